@@ -1,0 +1,3 @@
+from zhongtai.cli import app
+
+app()

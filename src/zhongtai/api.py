@@ -1,0 +1,63 @@
+"""The FastAPI application: every capability's router on one platform."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from zhongtai import __version__
+from zhongtai.org import api as org_api
+from zhongtai.org.service import load_principal
+from zhongtai.platform import api as platform_api
+from zhongtai.platform.config import Settings, load_settings
+from zhongtai.platform.db import Database
+from zhongtai.platform.errors import install_error_handlers
+from zhongtai.platform.observability import RequestContextMiddleware
+from zhongtai.platform.relay import Relay
+
+ROUTERS = [org_api.router, platform_api.router, platform_api.ops]
+
+
+def load_plugins(settings: Settings) -> None:
+    """Import extra modules (ZT_PLUGINS) that register event consumers."""
+    for name in settings.plugins:
+        importlib.import_module(name)
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    database = db or Database(settings)
+    load_plugins(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        relay = Relay(database, settings) if settings.run_relay else None
+        task = asyncio.create_task(relay.run_forever(stop)) if relay else None
+        yield
+        stop.set()
+        if task and relay:
+            await task
+            await relay.close()
+        if db is None:
+            database.dispose()
+
+    app = FastAPI(
+        title="Zhongtai",
+        version=__version__,
+        description="Open omnichannel retail middle platform (中台). Errors are RFC 9457 "
+        "problem+json; every mutating call accepts an Idempotency-Key header.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    app.state.principal_loader = load_principal
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,1 @@
+"""Platform foundation: config, storage, tenancy, auth, idempotency, events, errors."""

@@ -1,0 +1,64 @@
+"""Unit of work: one transaction, scoped to one tenant and data scope (工作单元)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from zhongtai.platform import outbox
+from zhongtai.platform.db import Database
+from zhongtai.platform.security import Principal
+from zhongtai.platform.tenancy import scope_session
+
+
+class UnitOfWork:
+    """`with UnitOfWork(db, principal) as uow: ...; uow.commit()`; no commit, no change."""
+
+    def __init__(
+        self,
+        db: Database,
+        tenant_id: str,
+        *,
+        scope: frozenset[str] | None = None,
+        principal: Principal | None = None,
+        write: bool = True,
+    ) -> None:
+        self.db = db
+        self.tenant_id = tenant_id
+        self.scope = scope
+        self.principal = principal
+        self.write = write
+        self._session: Session | None = None
+
+    @classmethod
+    def for_principal(cls, db: Database, principal: Principal, *, write: bool) -> UnitOfWork:
+        return cls(db, principal.tenant_id, scope=principal.scope, principal=principal, write=write)
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("unit of work used outside its `with` block")
+        return self._session
+
+    def __enter__(self) -> UnitOfWork:
+        self._session = scope_session(self.db.session(write=self.write), self.tenant_id, self.scope)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.session.rollback()
+        self.session.close()
+        self._session = None
+
+    def emit(self, type_: str, payload: dict[str, Any], version: int = 1) -> None:
+        """Record a business event in this transaction (see platform.outbox)."""
+        outbox.record(self.session, type_, payload, version)
+
+    def commit(self) -> None:
+        self.session.commit()
