@@ -179,7 +179,7 @@ def _permissions(session: Session, role_ids: list[str]) -> frozenset[str]:
 
 
 def _scope(session: Session, assigned: list[str]) -> frozenset[str] | None:
-    paths = dict(session.execute(select(OrgUnit.id, OrgUnit.path)).tuples().all())
+    paths = {unit_id: path for unit_id, path in session.execute(select(OrgUnit.id, OrgUnit.path))}
     return model.scope_of(assigned, paths)
 
 

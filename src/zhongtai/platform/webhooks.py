@@ -72,7 +72,9 @@ def verify(secret: str, header: str, body: bytes, tolerance_seconds: int = 300) 
 
 
 def backoff(attempts: int, base_seconds: float) -> timedelta:
-    return min(timedelta(seconds=base_seconds * 2 ** (attempts - 1)), MAX_BACKOFF)
+    # The exponent is capped first: a long-dead endpoint must not overflow timedelta.
+    seconds = base_seconds * 2 ** min(attempts - 1, 32)
+    return min(timedelta(seconds=seconds), MAX_BACKOFF)
 
 
 def enqueue(session: Session, events: list[Event]) -> None:

@@ -1,0 +1,168 @@
+"""One tenant can never read, list, change or delete another's data, through any route.
+
+The test walks the live OpenAPI schema, so routes added later are covered without edits:
+tenant A is seeded by the demo loader (which later capabilities extend), every id and code
+that A can see is harvested, and tenant B's admin then tries each of them on every route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import Tenant
+from tests.support.openapi import Route, example, routes
+from zhongtai.platform.config import Settings
+from zhongtai.platform.db import Database
+from zhongtai.platform.relay import Relay
+
+DENIED = {403, 404}
+ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+
+
+def _harvest(value: Any, out: dict[str, set[str]]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, str):
+                out.setdefault(k, set()).add(v)
+            _harvest(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _harvest(v, out)
+
+
+def _candidates(harvest: dict[str, set[str]], param: str) -> list[str]:
+    """Values of A that fit a path parameter: ids for *_id, else same-named fields."""
+    if param.endswith("_id"):
+        keys = [k for k in harvest if k == "id" or k.endswith("_id")]
+        return sorted({v for k in keys for v in harvest[k] if ULID.fullmatch(v)})
+    return sorted(v for v in harvest.get(param, set()) if v)
+
+
+def _fill(route: Route, harvest: dict[str, set[str]]) -> list[str]:
+    pools = [_candidates(harvest, p) for p in route.params]
+    urls = []
+    for combo in itertools.islice(itertools.product(*pools), 400):
+        url = route.path
+        for param, value in zip(route.params, combo, strict=True):
+            url = url.replace("{" + param + "}", value)
+        urls.append(url)
+    return urls
+
+
+def _snapshot(client: TestClient, spec: dict[str, Any], a: Tenant) -> dict[str, Any]:
+    harvest: dict[str, set[str]] = {}
+    pages: dict[str, Any] = {}
+    lists = [r for r in routes(spec) if r.method == "get" and not r.params]
+    for r in lists:
+        resp = client.get(r.path, headers=a.admin)
+        assert resp.status_code == 200, f"A cannot list {r.path}: {resp.text}"
+        pages[r.path] = resp.json()
+        _harvest(resp.json(), harvest)
+    for r in (r for r in routes(spec) if r.method == "get" and r.params):
+        for url in _fill(r, harvest):
+            resp = client.get(url, headers=a.admin)
+            if resp.status_code == 200:
+                pages[url] = resp.json()
+                _harvest(resp.json(), harvest)
+    return {"pages": pages, "harvest": harvest}
+
+
+def _strip_volatile(pages: dict[str, Any]) -> str:
+    # The audit log and event feed grow with B's refused attempts only if they leak; the
+    # rest of A's pages must be byte-for-byte what they were.
+    return json.dumps({k: v for k, v in pages.items() if k != "/v1/metrics"}, sort_keys=True)
+
+
+def _seed_platform_records(client: TestClient, a: Tenant, db: Database, settings: Settings) -> None:
+    """Beyond the demo chain: an API key, a webhook and a delivery attempt of tenant A."""
+    roles = client.get("/v1/roles", headers=a.admin).json()
+    auditor = next(r["id"] for r in roles if r["name"] == "auditor")
+    key = client.post("/v1/api-keys", headers=a.admin, json={"name": "pos", "role_ids": [auditor]})
+    assert key.status_code == 201, key.text
+    hook = client.post("/v1/webhooks", headers=a.admin, json={"url": "http://127.0.0.1:9/hook"})
+    assert hook.status_code == 201, hook.text
+
+    async def relay_once() -> None:
+        relay = Relay(db, settings)
+        await relay.run_once()
+        await relay.deliver_webhooks()
+        await relay.close()
+
+    asyncio.run(relay_once())
+
+
+def test_tenant_b_cannot_reach_tenant_a_through_any_route(
+    client: TestClient, make_tenant, db: Database, settings: Settings
+) -> None:
+    a: Tenant = make_tenant()
+    b: Tenant = make_tenant()
+    _seed_platform_records(client, a, db, settings)
+    spec = client.get("/openapi.json").json()
+    before = _snapshot(client, spec, a)
+    harvest = before["harvest"]
+    a_ids = {
+        v for k, vals in harvest.items() if k == "id" or k.endswith("_id") for v in vals
+        if ULID.fullmatch(v)
+    }
+    a_ids.discard(b.id)
+    assert len(a_ids) > 10, "tenant A should have plenty of data to protect"
+    checked = 0
+    # Lists first: later, B's own audit log rightly records the A ids that B tried.
+    for route in routes(spec):
+        if route.method == "get" and not route.params:
+            body = client.get(route.path, headers=b.admin).text
+            leaked = sorted(i for i in a_ids if i in body)
+            assert not leaked, f"GET {route.path} shows tenant A's {leaked[:3]}"
+            checked += 1
+    for route in routes(spec):
+        if not route.params:
+            continue
+        urls = _fill(route, harvest)
+        assert urls, f"seed tenant A so that {route.method.upper()} {route.path} has a target"
+        if route.method == "get":
+            ok_for_a = [u for u in urls if client.get(u, headers=a.admin).status_code == 200]
+            assert ok_for_a, f"seed tenant A (zhongtai.demo) so that GET {route.path} has data"
+        schema = route.body_schema()
+        body = example(spec, schema) if schema else None
+        # A path of ids names A's records: B must be refused. A path of names (a dictionary
+        # type, a rule kind) is shared vocabulary and may reach B's own records, never A's.
+        by_id = all(p.endswith("_id") for p in route.params)
+        for url in urls:
+            resp = client.request(route.method.upper(), url, headers=b.admin, json=body)
+            what = f"{route.method.upper()} {url} as tenant B gave {resp.status_code}: {resp.text}"
+            if by_id or resp.status_code not in range(200, 300):
+                assert resp.status_code in DENIED, what
+            assert not [i for i in a_ids if i in resp.text and i not in url], what
+            checked += 1
+    assert checked > 50
+    after = _snapshot(client, spec, a)
+    assert _strip_volatile(after["pages"]) == _strip_volatile(before["pages"])
+
+
+def test_tenant_b_cannot_point_its_records_at_tenant_a(client: TestClient, make_tenant) -> None:
+    a: Tenant = make_tenant()
+    b: Tenant = make_tenant()
+    resp = client.post(
+        "/v1/staff",
+        headers=b.admin,
+        json={
+            "username": "intruder",
+            "display_name": "x",
+            "password": "abcd1234",
+            "org_unit_id": a.units["SH01"],
+        },
+    )
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["field"] == "org_unit_id"
+    unit = client.post(
+        "/v1/org-units",
+        headers=b.admin,
+        json={"code": "X1", "name": "x", "kind": "store", "parent_id": a.units["EAST"]},
+    )
+    assert unit.status_code == 404
