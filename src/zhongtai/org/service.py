@@ -376,9 +376,9 @@ def update_staff(uow: UnitOfWork, staff_id: str, patch: StaffPatch) -> Staff:
 
 
 def set_password(uow: UnitOfWork, staff_id: str, password: str) -> Staff:
+    staff = get_staff(uow, staff_id)
     if problem := model.password_problem(password):
         raise ValidationFailed("password", problem)
-    staff = get_staff(uow, staff_id)
     staff.password_hash = hash_secret(password)
     uow.emit("staff.password_changed", {"id": staff.id})
     return staff

@@ -58,30 +58,33 @@ class Ctx:
         key, actor = self.idempotency_key, self.principal.actor_id
         try:
             with UnitOfWork.for_principal(self.db, self.principal, write=True) as uow:
-                if key and (stored := idempotency.find(uow.session, actor, key, self.fingerprint)):
-                    return _replay(stored)
+                record = None
+                if key:
+                    if stored := idempotency.find(uow.session, actor, key, self.fingerprint):
+                        return _replay(stored)
+                    # Claimed before the work: a concurrent twin waits on this row's key.
+                    record = idempotency.claim(uow.session, actor, key, self.fingerprint)
                 uow.session.info[CHANGES] = []
                 body = _plain(work(uow))
                 uow.session.flush()
                 self._audit(uow, status_code, body, uow.session.info.pop(CHANGES))
-                if key:
-                    idempotency.remember(
-                        uow.session, actor, key, self.fingerprint, status_code, json.dumps(body)
-                    )
+                if record is not None:
+                    record.status_code, record.response_body = status_code, json.dumps(body)
                 uow.commit()
         except IntegrityError:
             # A concurrent twin with the same key committed first: answer as it did.
-            if key and (stored := self._stored(key)):
-                return _replay(stored)
+            if key and (replay := self._replay_of(key)):
+                return replay
             raise
         except ProblemError as exc:
             self._audit_refusal(exc.status)
             raise
         return JSONResponse(body, status_code=status_code)
 
-    def _stored(self, key: str) -> idempotency.IdempotencyRecord | None:
+    def _replay_of(self, key: str) -> JSONResponse | None:
         with self.read() as uow:
-            return idempotency.find(uow.session, self.principal.actor_id, key, self.fingerprint)
+            stored = idempotency.find(uow.session, self.principal.actor_id, key, self.fingerprint)
+            return _replay(stored) if stored else None
 
     def _audit(
         self, uow: UnitOfWork, status: int, body: Any, changes: list[dict[str, Any]]

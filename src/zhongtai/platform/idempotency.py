@@ -52,15 +52,11 @@ def find(session: Session, actor_id: str, key: str, fingerprint: str) -> Idempot
     return record
 
 
-def remember(
-    session: Session, actor_id: str, key: str, fingerprint: str, status: int, body: str
-) -> None:
-    session.add(
-        IdempotencyRecord(
-            actor_id=actor_id,
-            key=key,
-            request_hash=fingerprint,
-            status_code=status,
-            response_body=body,
-        )
+def claim(session: Session, actor_id: str, key: str, fingerprint: str) -> IdempotencyRecord:
+    """Insert the key now; its answer is filled in before the same transaction commits."""
+    record = IdempotencyRecord(
+        actor_id=actor_id, key=key, request_hash=fingerprint, status_code=0, response_body=""
     )
+    session.add(record)
+    session.flush()
+    return record
