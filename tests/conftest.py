@@ -25,14 +25,14 @@ from zhongtai.platform.db import Database
 from zhongtai.platform.migrate import upgrade
 
 BACKENDS = [b for b in os.environ.get("ZT_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
-PG_URL = os.environ.get(
-    "ZT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+PG_URL = os.environ.get("ZT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SECRET = "test-secret-key-0123456789abcdef"
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'zt.db'}"
         return

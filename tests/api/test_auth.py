@@ -31,7 +31,9 @@ def test_token_expires_and_says_so(client: TestClient, tenant: Tenant) -> None:
 
 
 def test_forged_or_missing_tokens_are_refused(client: TestClient, tenant: Tenant) -> None:
-    forged = issue_token("another-secret-of-32-bytes-or-more!", timedelta(hours=1), tenant.id, "staff", "x")
+    forged = issue_token(
+        "another-secret-of-32-bytes-or-more!", timedelta(hours=1), tenant.id, "staff", "x"
+    )
     assert client.get("/v1/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
     assert client.get("/v1/me").status_code == 401
     assert client.get("/v1/me", headers={"Authorization": "Bearer junk"}).status_code == 401

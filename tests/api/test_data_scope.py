@@ -66,8 +66,9 @@ def test_store_manager_cannot_move_their_staff_out_of_scope(
         f"/v1/staff/{mine}", headers=tenant.manager, json={"org_unit_id": tenant.units["SH02"]}
     )
     assert resp.status_code == 422
-    assert client.get(f"/v1/staff/{mine}", headers=tenant.admin).json()["org_unit_id"] == (
-        tenant.units["SH01"]
+    assert (
+        client.get(f"/v1/staff/{mine}", headers=tenant.admin).json()["org_unit_id"]
+        == (tenant.units["SH01"])
     )
 
 

@@ -57,9 +57,7 @@ def test_rule_violations_name_the_field(client: TestClient, tenant: Tenant) -> N
         json={"code": "R9", "name": "Region", "kind": "region", "parent_id": tenant.units["SH01"]},
     )
     assert resp.status_code == 422
-    assert resp.json()["errors"] == [
-        {"field": "kind", "message": "a store cannot hold a region"}
-    ]
+    assert resp.json()["errors"] == [{"field": "kind", "message": "a store cannot hold a region"}]
     rule = client.post(
         "/v1/coding-rules",
         headers=tenant.admin,

@@ -27,7 +27,9 @@ def test_every_mutating_route_accepts_an_idempotency_key(client: TestClient) -> 
     spec = client.get("/openapi.json").json()
     mutating = [r for r in routes(spec) if r.method != "get"]
     assert mutating
-    missing = [f"{r.method} {r.path}" for r in mutating if "Idempotency-Key" not in r.header_names()]
+    missing = [
+        f"{r.method} {r.path}" for r in mutating if "Idempotency-Key" not in r.header_names()
+    ]
     assert not missing, f"routes without Idempotency-Key: {missing}"
 
 
@@ -75,7 +77,12 @@ def test_keys_belong_to_their_caller(client: TestClient, make_tenant) -> None:
 def test_a_failed_request_does_not_burn_its_key(client: TestClient, tenant: Tenant) -> None:
     headers = {**tenant.admin, "Idempotency-Key": "retry-me"}
     url = "/v1/org-units"
-    bad = {"code": "BJ01", "name": "Beijing", "kind": "store", "parent_id": "01NOSUCHPARENT0000000000"}
+    bad = {
+        "code": "BJ01",
+        "name": "Beijing",
+        "kind": "store",
+        "parent_id": "01NOSUCHPARENT0000000000",
+    }
     assert client.post(url, headers=headers, json=bad).status_code == 404
     good = {**bad, "parent_id": tenant.units["HQ"]}
     # A failed attempt stored nothing, but a fixed body is a different request: new key.

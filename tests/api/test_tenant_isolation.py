@@ -107,7 +107,10 @@ def test_tenant_b_cannot_reach_tenant_a_through_any_route(
     before = _snapshot(client, spec, a)
     harvest = before["harvest"]
     a_ids = {
-        v for k, vals in harvest.items() if k == "id" or k.endswith("_id") for v in vals
+        v
+        for k, vals in harvest.items()
+        if k == "id" or k.endswith("_id")
+        for v in vals
         if ULID.fullmatch(v)
     }
     a_ids.discard(b.id)

@@ -30,7 +30,9 @@ def trees(draw: st.DrawFn) -> dict[str, str]:
 
 
 def _descendants(paths: dict[str, str], unit: str) -> set[str]:
-    parent_of = {u: p.rstrip("/").split("/")[-2] if p.count("/") > 1 else None for u, p in paths.items()}
+    parent_of = {
+        u: p.rstrip("/").split("/")[-2] if p.count("/") > 1 else None for u, p in paths.items()
+    }
     out = {unit}
     changed = True
     while changed:
@@ -41,7 +43,9 @@ def _descendants(paths: dict[str, str], unit: str) -> set[str]:
 
 
 @given(trees(), st.data())
-def test_scope_is_exactly_the_subtrees_of_assigned_units(paths: dict[str, str], data: st.DataObject) -> None:
+def test_scope_is_exactly_the_subtrees_of_assigned_units(
+    paths: dict[str, str], data: st.DataObject
+) -> None:
     non_root = sorted(u for u in paths if u != "u0")
     assigned = data.draw(st.lists(st.sampled_from(non_root), max_size=3)) if non_root else []
     scope = model.scope_of(assigned, paths)

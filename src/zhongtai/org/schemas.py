@@ -15,7 +15,7 @@ Username = Annotated[
     str, StringConstraints(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
 ]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=200)]
-Id = Annotated[str, StringConstraints(min_length=1, max_length=26)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=26, pattern=r"^[0-9A-Za-z]+$")]
 
 
 class Out(BaseModel):

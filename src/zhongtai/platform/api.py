@@ -19,7 +19,7 @@ from zhongtai.platform.outbox import OutboxEvent
 
 router = APIRouter(prefix="/v1")
 ops = APIRouter(tags=["operations"])
-IdPath = Annotated[str, Path(min_length=1, max_length=26)]
+IdPath = Annotated[str, Path(min_length=1, max_length=26, pattern=r"^[0-9A-Za-z]+$")]
 After = Annotated[str | None, Query(max_length=26, description="Cursor: the last id seen")]
 Limit = Annotated[int, Query(ge=1, le=500)]
 

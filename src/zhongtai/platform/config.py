@@ -25,6 +25,7 @@ class Settings:
     webhook_backoff_seconds: float = 2.0
     webhook_timeout_seconds: float = 5.0
     relay_interval_seconds: float = 0.5
+    relay_lease_seconds: float = 30.0
     run_relay: bool = True
     plugins: tuple[str, ...] = ()
 
@@ -62,6 +63,8 @@ def load_settings() -> Settings:
         nats_url=env.get("ZT_NATS_URL", ""),
         nats_stream=env.get("ZT_NATS_STREAM", "ZHONGTAI"),
         webhook_max_attempts=int(env.get("ZT_WEBHOOK_MAX_ATTEMPTS", "8")),
+        relay_lease_seconds=float(env.get("ZT_RELAY_LEASE_SECONDS", "30")),
+        webhook_backoff_seconds=float(env.get("ZT_WEBHOOK_BACKOFF_SECONDS", "2")),
         run_relay=env.get("ZT_RUN_RELAY", "1") != "0",
         plugins=tuple(p for p in env.get("ZT_PLUGINS", "").split(",") if p),
     )

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("zhongtai.errors")
@@ -157,6 +157,18 @@ def install_error_handlers(app: FastAPI) -> None:
         log.info("integrity conflict: %s", exc.orig)
         return problem(
             409, "conflict", "Conflict", "the change conflicts with existing data", request
+        )
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # Input that passed validation but that the database refuses, e.g. a NUL character.
+        log.info("unstorable input: %s", exc.orig)
+        return problem(
+            422,
+            "validation-error",
+            "Invalid input",
+            "a value cannot be stored (control characters such as NUL are not allowed)",
+            request,
         )
 
     @app.exception_handler(OperationalError)

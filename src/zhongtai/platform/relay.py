@@ -21,10 +21,10 @@ log = logging.getLogger("zhongtai.relay")
 
 
 class Relay:
-    def __init__(self, db: Database, settings: Settings, lease: timedelta | None = None) -> None:
+    def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
-        self.lease = lease or timedelta(seconds=30)
+        self.lease = timedelta(seconds=settings.relay_lease_seconds)
         self.publisher = (
             JetStreamPublisher(settings.nats_url, settings.nats_stream)
             if settings.nats_url

@@ -83,10 +83,19 @@ def enqueue(session: Session, events: list[Event]) -> None:
     hooks = session.scalars(
         select(Webhook).where(Webhook.active.is_(True), Webhook.tenant_id.in_(tenants))
     ).all()
+    # An event sent twice (a relay outlived its lease) is still queued once per webhook.
+    queued = {
+        tuple(row)
+        for row in session.execute(
+            select(WebhookDelivery.webhook_id, WebhookDelivery.event_id).where(
+                WebhookDelivery.event_id.in_([e.id for e in events])
+            )
+        ).all()
+    }
     for event in events:
         for hook in hooks:
             wanted = "*" in hook.event_types or event.type in hook.event_types
-            if hook.tenant_id == event.tenant_id and wanted:
+            if hook.tenant_id == event.tenant_id and wanted and (hook.id, event.id) not in queued:
                 session.add(
                     WebhookDelivery(
                         tenant_id=event.tenant_id, webhook_id=hook.id, event_id=event.id
@@ -190,7 +199,10 @@ async def deliver_due(
 
 
 def _check_url(url: str) -> None:
-    parsed = httpx.URL(url)
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ValidationFailed("url", f"not a valid URL: {exc}") from exc
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise ValidationFailed("url", "an absolute http(s) URL")
 

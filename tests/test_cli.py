@@ -1,0 +1,71 @@
+"""The `zhongtai` command, run as a user would, against each backend."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import SECRET, token_for
+
+
+def _cli(args: list[str], database_url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "ZT_DATABASE_URL": database_url,
+        "ZT_DATA_DIR": str(data_dir),
+        "ZT_SECRET_KEY": SECRET,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "zhongtai", *args], env=env, capture_output=True, text=True
+    )
+
+
+def test_migrate_and_tenant_create(database_url: str, tmp_path: Path, client: TestClient) -> None:
+    assert _cli(["migrate"], database_url, tmp_path).returncode == 0
+    name = f"cli{uuid.uuid4().hex[:8]}"
+    args = ["tenant", "create", name, "--admin", "boss", "--password", "boss-pass-1"]
+    made = _cli(args, database_url, tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert f"tenant {name} created" in made.stdout
+    headers = token_for(client, name, "boss", "boss-pass-1")
+    assert client.get("/v1/me", headers=headers).json()["name"] == "boss"
+    again = _cli(args, database_url, tmp_path)
+    assert again.returncode == 1 and "already exists" in again.stdout
+    weak = _cli(
+        ["tenant", "create", "weak1", "--admin", "a", "--password", "short"], database_url, tmp_path
+    )
+    assert weak.returncode == 1 and "password" in weak.stdout
+
+
+def test_demo_loads_once_on_the_embedded_default(tmp_path: Path) -> None:
+    env = {**os.environ, "ZT_DATA_DIR": str(tmp_path), "ZT_DATABASE_URL": ""}
+    cmd = [sys.executable, "-m", "zhongtai", "demo", "--no-serve-after"]
+    first = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert "demo login: tenant=demo username=admin" in first.stdout
+    assert (tmp_path / "zhongtai.db").exists()
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+
+
+def test_bench_names_unknown_benchmarks(tmp_path: Path, repo_root: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "zhongtai",
+            "bench",
+            "nope",
+            "--bench-dir",
+            str(repo_root / "bench"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "foundation" in result.stdout
