@@ -88,13 +88,12 @@ def _seed_platform_records(client: TestClient, a: Tenant, db: Database, settings
     hook = client.post("/v1/webhooks", headers=a.admin, json={"url": "http://127.0.0.1:9/hook"})
     assert hook.status_code == 201, hook.text
 
-    async def relay_once() -> None:
-        relay = Relay(db, settings)
-        await relay.run_once()
-        await relay.deliver_webhooks()
-        await relay.close()
+    async def relay() -> None:
+        worker = Relay(db, settings)
+        await worker.run_until_idle()
+        await worker.close()
 
-    asyncio.run(relay_once())
+    asyncio.run(relay())
 
 
 def test_tenant_b_cannot_reach_tenant_a_through_any_route(
