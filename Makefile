@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-quick install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 $(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
+
+install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/zhongtai demo --host $(HOST) --port $(PORT)
@@ -32,6 +34,9 @@ test: lint
 
 bench: $(VENV)/.installed
 	$(BIN)/zhongtai bench foundation
+
+bench-quick: $(VENV)/.installed
+	$(BIN)/zhongtai bench foundation --quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

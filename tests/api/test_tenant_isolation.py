@@ -7,7 +7,6 @@ that A can see is harvested, and tenant B's admin then tries each of them on eve
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import re
@@ -17,9 +16,9 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import Tenant
 from tests.support.openapi import Route, example, routes
+from tests.support.relay import run_relay
 from zhongtai.platform.config import Settings
 from zhongtai.platform.db import Database
-from zhongtai.platform.relay import Relay
 
 DENIED = {403, 404}
 ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
@@ -87,13 +86,7 @@ def _seed_platform_records(client: TestClient, a: Tenant, db: Database, settings
     assert key.status_code == 201, key.text
     hook = client.post("/v1/webhooks", headers=a.admin, json={"url": "http://127.0.0.1:9/hook"})
     assert hook.status_code == 201, hook.text
-
-    async def relay() -> None:
-        worker = Relay(db, settings)
-        await worker.run_until_idle()
-        await worker.close()
-
-    asyncio.run(relay())
+    run_relay(db, settings)
 
 
 def test_tenant_b_cannot_reach_tenant_a_through_any_route(

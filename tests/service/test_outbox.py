@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -13,11 +12,11 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 
 from tests.conftest import SECRET, Tenant
+from tests.support.relay import run_relay
 from zhongtai.org.store import DictionaryEntry
 from zhongtai.platform.config import Settings
 from zhongtai.platform.db import Database
 from zhongtai.platform.outbox import Event, OutboxEvent, consume_once, subscribe
-from zhongtai.platform.relay import Relay
 from zhongtai.platform.uow import UnitOfWork
 
 CRASH_EVENT = "crash_test.happened"  # consumed by tests/support/crash_consumer.py
@@ -31,15 +30,6 @@ def _emit(db: Database, tenant_id: str, type_: str, count: int) -> list[str]:
     with UnitOfWork(db, tenant_id, write=False) as uow:
         query = select(OutboxEvent.id).where(OutboxEvent.type == type_).order_by(OutboxEvent.id)
         return list(uow.session.scalars(query).all())
-
-
-def _relay(db: Database, settings: Settings) -> None:
-    async def run() -> None:
-        relay = Relay(db, settings)
-        await relay.run_until_idle()
-        await relay.close()
-
-    asyncio.run(run())
 
 
 def test_an_event_exists_only_if_its_change_commits(db: Database, tenant: Tenant) -> None:
@@ -70,14 +60,14 @@ def test_redelivered_events_take_effect_once(
         consume_once(database, kind, event, lambda _s: effects.append(event.id))
 
     ids = _emit(db, tenant.id, f"{kind}.done", 5)
-    _relay(db, settings)
+    run_relay(db, settings)
     # Pretend the relay died before recording delivery: everything is sent again.
     with UnitOfWork(db, tenant.id) as uow:
         uow.session.execute(
             update(OutboxEvent).where(OutboxEvent.id.in_(ids)).values(dispatched_at=None)
         )
         uow.commit()
-    _relay(db, settings)
+    run_relay(db, settings)
     assert sorted(seen) == sorted(ids * 2)
     assert sorted(effects) == ids
 

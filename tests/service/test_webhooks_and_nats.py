@@ -19,10 +19,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from tests.conftest import Tenant
+from tests.support.relay import run_relay
 from zhongtai.platform.config import Settings
 from zhongtai.platform.db import Database
 from zhongtai.platform.outbox import OutboxEvent
-from zhongtai.platform.relay import Relay
 from zhongtai.platform.uow import UnitOfWork
 from zhongtai.platform.webhooks import SIGNATURE_HEADER, verify
 
@@ -63,17 +63,6 @@ def receiver() -> Iterator[Receiver]:
     r.server.shutdown()
 
 
-def _relay(db: Database, settings: Settings) -> None:
-    """Run the relay until nothing is due (webhook back-off is zero in tests)."""
-
-    async def run() -> None:
-        relay = Relay(db, settings)
-        await relay.run_until_idle()
-        await relay.close()
-
-    asyncio.run(run())
-
-
 def _emit(db: Database, tenant_id: str, type_: str, payload: dict[str, Any]) -> None:
     with UnitOfWork(db, tenant_id) as uow:
         uow.emit(type_, payload)
@@ -90,7 +79,7 @@ def test_webhooks_arrive_signed_and_filtered(
     ).json()
     _emit(db, tenant.id, "hook_test.wanted", {"order": "SO1"})
     _emit(db, tenant.id, "hook_test.unwanted", {"order": "SO2"})
-    _relay(db, settings)
+    run_relay(db, settings)
     assert len(receiver.received) == 1
     headers, body = receiver.received[0]
     assert verify(hook["secret"], headers[SIGNATURE_HEADER], body)
@@ -112,7 +101,7 @@ def test_failing_endpoints_are_retried_then_dead_lettered_then_replayed(
         json={"url": receiver.url, "event_types": ["hook_test.flaky"]},
     ).json()
     _emit(db, tenant.id, "hook_test.flaky", {"n": 1})
-    _relay(db, settings)
+    run_relay(db, settings)
     attempts = receiver.events("hook_test.flaky")
     assert len(attempts) == settings.webhook_max_attempts
     url = f"/v1/webhooks/{hook['id']}/deliveries?status=dead"
@@ -123,7 +112,7 @@ def test_failing_endpoints_are_retried_then_dead_lettered_then_replayed(
     receiver.status = 200
     retry = client.post(f"/v1/webhook-deliveries/{dead[0]['id']}/retry", headers=tenant.admin)
     assert retry.status_code == 200 and retry.json()["status"] == "pending"
-    _relay(db, settings)
+    run_relay(db, settings)
     assert len(receiver.events("hook_test.flaky")) == settings.webhook_max_attempts + 1
     done = client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=tenant.admin).json()
     assert done[0]["status"] == "delivered"
@@ -138,7 +127,7 @@ def test_inactive_webhooks_receive_nothing(
     off = client.patch(f"/v1/webhooks/{hook['id']}", headers=tenant.admin, json={"active": False})
     assert off.status_code == 200 and off.json()["active"] is False
     _emit(db, tenant.id, "hook_test.silent", {})
-    _relay(db, settings)
+    run_relay(db, settings)
     assert receiver.events("hook_test.silent") == []
 
 
@@ -176,12 +165,12 @@ def test_events_reach_nats_jetstream_once_each(
     try:
         _emit(db, tenant.id, "nats_test.sent", {"n": 1})
         _emit(db, tenant.id, "nats_test.sent", {"n": 2})
-        _relay(db, nats_settings)
+        run_relay(db, nats_settings)
         # Redeliver everything of this tenant: JetStream drops duplicates by event id.
         with UnitOfWork(db, tenant.id) as uow:
             uow.session.execute(update(OutboxEvent).values(dispatched_at=None))
             uow.commit()
-        _relay(db, nats_settings)
+        run_relay(db, nats_settings)
         got = asyncio.run(_read_subject(f"zt.{tenant.id}.nats_test.sent", 2))
     finally:
         asyncio.run(_drop_stream(stream))
@@ -198,9 +187,9 @@ def test_an_event_dispatched_twice_is_delivered_to_a_webhook_once(
         json={"url": receiver.url, "event_types": ["hook_test.twice"]},
     )
     _emit(db, tenant.id, "hook_test.twice", {})
-    _relay(db, settings)
+    run_relay(db, settings)
     with UnitOfWork(db, tenant.id) as uow:
         uow.session.execute(update(OutboxEvent).values(dispatched_at=None))
         uow.commit()
-    _relay(db, settings)
+    run_relay(db, settings)
     assert len(receiver.events("hook_test.twice")) == 1

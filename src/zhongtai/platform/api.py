@@ -147,6 +147,23 @@ def retry_delivery(
     return ctx.mutate(lambda uow: DeliveryOut.model_validate(webhooks.retry(uow, delivery_id)))
 
 
+def _page(
+    ctx: Ctx,
+    model: type[OutboxEvent | AuditEntry],
+    out: type[Out],
+    after: str | None,
+    limit: int,
+    **equal: str | None,
+) -> list[Any]:
+    """One page in id (time) order after the cursor, filtered by the given equalities."""
+    query = select(model).order_by(model.id).limit(limit)
+    query = query.filter_by(**{k: v for k, v in equal.items() if v})
+    if after:
+        query = query.where(model.id > after)
+    with ctx.read() as uow:
+        return [out.model_validate(row) for row in uow.session.scalars(query).all()]
+
+
 @router.get("/events", response_model=list[EventOut], tags=["events"])
 def event_feed(
     after: After = None,
@@ -155,13 +172,7 @@ def event_feed(
     ctx: Ctx = Depends(reader("event:read")),
 ) -> list[EventOut]:
     """The tenant's events in order, for integrations that pull rather than subscribe."""
-    query = select(OutboxEvent).order_by(OutboxEvent.id).limit(limit)
-    if after:
-        query = query.where(OutboxEvent.id > after)
-    if type:
-        query = query.where(OutboxEvent.type == type)
-    with ctx.read() as uow:
-        return [EventOut.model_validate(e) for e in uow.session.scalars(query).all()]
+    return _page(ctx, OutboxEvent, EventOut, after, limit, type=type)
 
 
 @router.get("/audit-log", response_model=list[AuditOut], tags=["audit"])
@@ -171,13 +182,7 @@ def audit_log(
     limit: Limit = 100,
     ctx: Ctx = Depends(reader("audit:read")),
 ) -> list[AuditOut]:
-    query = select(AuditEntry).order_by(AuditEntry.id).limit(limit)
-    if after:
-        query = query.where(AuditEntry.id > after)
-    if actor_id:
-        query = query.where(AuditEntry.actor_id == actor_id)
-    with ctx.read() as uow:
-        return [AuditOut.model_validate(a) for a in uow.session.scalars(query).all()]
+    return _page(ctx, AuditEntry, AuditOut, after, limit, actor_id=actor_id)
 
 
 @ops.get("/healthz")

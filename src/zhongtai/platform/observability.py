@@ -18,7 +18,7 @@ request_id_var: ContextVar[str] = ContextVar("request_id", default="")
 
 REQUESTS = Counter("zt_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("zt_http_request_seconds", "HTTP request latency", ["method", "route"])
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+_STANDARD = {*vars(logging.LogRecord("", 0, "", 0, "", None, None)), "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
