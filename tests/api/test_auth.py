@@ -11,7 +11,7 @@ from tests.conftest import SECRET, Tenant
 from zhongtai import demo
 from zhongtai.org.store import Staff
 from zhongtai.platform.db import Database
-from zhongtai.platform.security import issue_token
+from zhongtai.platform.security import TokenClaims, issue_token
 from zhongtai.platform.uow import UnitOfWork
 
 
@@ -23,7 +23,8 @@ def _login(client: TestClient, tenant: str, user: str, password: str) -> int:
 def test_token_expires_and_says_so(client: TestClient, tenant: Tenant) -> None:
     me = client.get("/v1/me", headers=tenant.admin)
     assert me.status_code == 200 and me.json()["tenant_id"] == tenant.id
-    expired = issue_token(SECRET, timedelta(seconds=-1), tenant.id, "staff", me.json()["actor_id"])
+    claims = TokenClaims(tenant.id, "staff", me.json()["actor_id"])
+    expired = issue_token(SECRET, timedelta(seconds=-1), claims)
     resp = client.get("/v1/me", headers={"Authorization": f"Bearer {expired}"})
     assert resp.status_code == 401
     assert resp.json()["detail"] == "token expired"
@@ -31,9 +32,8 @@ def test_token_expires_and_says_so(client: TestClient, tenant: Tenant) -> None:
 
 
 def test_forged_or_missing_tokens_are_refused(client: TestClient, tenant: Tenant) -> None:
-    forged = issue_token(
-        "another-secret-of-32-bytes-or-more!", timedelta(hours=1), tenant.id, "staff", "x"
-    )
+    claims = TokenClaims(tenant.id, "staff", "x")
+    forged = issue_token("another-secret-of-32-bytes-or-more!", timedelta(hours=1), claims)
     assert client.get("/v1/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
     assert client.get("/v1/me").status_code == 401
     assert client.get("/v1/me", headers={"Authorization": "Bearer junk"}).status_code == 401
@@ -154,3 +154,18 @@ def test_token_form_names_missing_fields(client: TestClient) -> None:
     resp = client.post("/v1/auth/token", data={"grant_type": "client_credentials"})
     assert resp.status_code == 422
     assert resp.json()["errors"][0]["field"] == "client_id"
+
+
+def test_a_password_change_ends_older_tokens(client: TestClient, tenant: Tenant) -> None:
+    me = client.get("/v1/me", headers=tenant.manager).json()
+    resp = client.post(
+        f"/v1/staff/{me['actor_id']}/password",
+        headers=tenant.admin,
+        json={"password": "fresh-pass-9"},
+    )
+    assert resp.status_code == 200
+    old = client.get("/v1/me", headers=tenant.manager)
+    assert old.status_code == 401
+    assert old.json()["detail"] == "password changed since this token was issued"
+    assert _login(client, tenant.name, demo.DEMO_MANAGER[0], demo.DEMO_MANAGER[1]) == 401
+    assert _login(client, tenant.name, demo.DEMO_MANAGER[0], "fresh-pass-9") == 200

@@ -54,15 +54,14 @@ async def token(request: Request, form: Annotated[TokenForm, Form()]) -> TokenOu
     if form.grant_type == "client_credentials":
         if not form.client_id or not form.client_secret:
             raise ValidationFailed("client_id", "client_id and client_secret are required")
-        tenant_id, actor_id = await to_thread.run_sync(
+        claims = await to_thread.run_sync(
             service.authenticate_client, state.db, form.client_id, form.client_secret
         )
-        actor_type = "client"
     else:
         for field in ("tenant", "username", "password"):
             if not getattr(form, field):
                 raise ValidationFailed(field, "required for the password grant")
-        tenant_id, actor_id = await to_thread.run_sync(
+        claims = await to_thread.run_sync(
             service.authenticate_staff,
             state.db,
             state.settings,
@@ -70,11 +69,8 @@ async def token(request: Request, form: Annotated[TokenForm, Form()]) -> TokenOu
             form.username or "",
             form.password or "",
         )
-        actor_type = "staff"
     ttl = state.settings.token_ttl_seconds
-    access = issue_token(
-        state.settings.secret_key, timedelta(seconds=ttl), tenant_id, actor_type, actor_id
-    )
+    access = issue_token(state.settings.secret_key, timedelta(seconds=ttl), claims)
     return TokenOut(access_token=access, expires_in=ttl)
 
 

@@ -46,7 +46,7 @@ from zhongtai.platform.errors import (
     ValidationFailed,
 )
 from zhongtai.platform.ids import new_id, utcnow
-from zhongtai.platform.security import Principal, hash_secret, verify_secret
+from zhongtai.platform.security import Principal, TokenClaims, hash_secret, verify_secret
 from zhongtai.platform.tenancy import scope_session
 from zhongtai.platform.uow import UnitOfWork
 
@@ -125,8 +125,8 @@ def _throttle(session: Session, tenant_id: str, username: str) -> LoginThrottle:
 
 def authenticate_staff(
     db: Database, settings: Settings, tenant_name: str, username: str, password: str
-) -> tuple[str, str]:
-    """(tenant_id, staff_id) for valid credentials; repeated failures lock the account a while."""
+) -> TokenClaims:
+    """The token claims for valid credentials; repeated failures lock the account a while."""
     tenant_id = tenant_id_of(db, tenant_name)
     if tenant_id is None:
         verify_secret(None, password)
@@ -150,7 +150,7 @@ def authenticate_staff(
             else:
                 session.delete(throttle)
             session.commit()
-            return tenant_id, staff.id
+            return TokenClaims(tenant_id, "staff", staff.id, staff.credentials_version)
         throttle.failures += 1
         if throttle.failures >= settings.login_max_failures:
             throttle.failures = 0
@@ -159,7 +159,7 @@ def authenticate_staff(
     raise Unauthorized("invalid credentials")
 
 
-def authenticate_client(db: Database, client_id: str, secret: str) -> tuple[str, str]:
+def authenticate_client(db: Database, client_id: str, secret: str) -> TokenClaims:
     with db.session(write=False) as session:
         scope_session(session, None)
         key = session.scalar(select(ApiKey).where(ApiKey.client_id == client_id))
@@ -168,7 +168,7 @@ def authenticate_client(db: Database, client_id: str, secret: str) -> tuple[str,
             raise Unauthorized("invalid client credentials")
         if key.expires_at and key.expires_at <= utcnow():
             raise Unauthorized("API key expired")
-        return key.tenant_id, key.id
+        return TokenClaims(key.tenant_id, "client", key.id)
 
 
 def _permissions(session: Session, role_ids: list[str]) -> frozenset[str]:
@@ -183,8 +183,10 @@ def _scope(session: Session, assigned: list[str]) -> frozenset[str] | None:
     return model.scope_of(assigned, paths)
 
 
-def load_principal(db: Database, tenant_id: str, actor_type: str, actor_id: str) -> Principal:
-    """The caller as of now: a disabled account or a revoked key loses access at once."""
+def load_principal(db: Database, claims: TokenClaims) -> Principal:
+    """The caller as of now: a disabled account, a changed password or a revoked key
+    ends access at once, whatever the token's expiry says."""
+    tenant_id, actor_type, actor_id = claims.tenant_id, claims.actor_type, claims.actor_id
     with UnitOfWork(db, tenant_id, write=False) as uow:
         s = uow.session
         actor: Staff | ApiKey | None
@@ -202,6 +204,8 @@ def load_principal(db: Database, tenant_id: str, actor_type: str, actor_id: str)
             actor = s.scalar(select(Staff).where(Staff.id == actor_id))
             if actor is None or not actor.active:
                 raise Unauthorized("account disabled")
+            if actor.credentials_version != claims.version:
+                raise Unauthorized("password changed since this token was issued")
             name = actor.username
         return Principal(
             tenant_id=tenant_id,
@@ -380,6 +384,7 @@ def set_password(uow: UnitOfWork, staff_id: str, password: str) -> Staff:
     if problem := model.password_problem(password):
         raise ValidationFailed("password", problem)
     staff.password_hash = hash_secret(password)
+    staff.credentials_version += 1
     uow.emit("staff.password_changed", {"id": staff.id})
     return staff
 
@@ -464,16 +469,6 @@ def update_entry(
         setattr(entry, field, value)
     uow.emit("dictionary.changed", {"dict_type": dict_type, "code": code})
     return entry
-
-
-def is_valid_entry(uow: UnitOfWork, dict_type: str, code: str) -> bool:
-    """For other capabilities: is `code` an active value of `dict_type`?"""
-    query = select(DictionaryEntry.id).where(
-        DictionaryEntry.dict_type == dict_type,
-        DictionaryEntry.code == code,
-        DictionaryEntry.active.is_(True),
-    )
-    return uow.session.scalar(query) is not None
 
 
 # --- coding rules (编码规则) -------------------------------------------------------------

@@ -65,6 +65,7 @@ class Staff(DataScoped, Base):
     role_ids: Mapped[list[str]] = mapped_column(default=list)
     scope_unit_ids: Mapped[list[str]] = mapped_column(default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    credentials_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

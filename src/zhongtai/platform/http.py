@@ -23,8 +23,7 @@ from zhongtai.platform import idempotency
 from zhongtai.platform.audit import CHANGES, AuditEntry
 from zhongtai.platform.db import Database
 from zhongtai.platform.errors import ProblemError, Unauthorized
-from zhongtai.platform.security import Principal, read_token
-from zhongtai.platform.tenancy import scope_session
+from zhongtai.platform.security import Principal, TokenClaims, read_token
 from zhongtai.platform.uow import UnitOfWork
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
@@ -32,9 +31,7 @@ REPLAY_HEADER = "Idempotent-Replayed"
 
 
 class PrincipalLoader(Protocol):
-    def __call__(
-        self, db: Database, tenant_id: str, actor_type: str, actor_id: str
-    ) -> Principal: ...
+    def __call__(self, db: Database, claims: TokenClaims) -> Principal: ...
 
 
 @dataclass
@@ -132,9 +129,9 @@ async def _principal(request: Request, token: str | None) -> Principal:
     if not token:
         raise Unauthorized("missing bearer token")
     state = request.app.state
-    tenant_id, actor_type, actor_id = read_token(state.settings.secret_key, token)
+    claims = read_token(state.settings.secret_key, token)
     loader: PrincipalLoader = state.principal_loader
-    return await to_thread.run_sync(loader, state.db, tenant_id, actor_type, actor_id)
+    return await to_thread.run_sync(loader, state.db, claims)
 
 
 def _ctx(request: Request, principal: Principal) -> Ctx:
@@ -184,8 +181,3 @@ def writer(permission: str) -> Callable[..., Awaitable[Ctx]]:
         return ctx
 
     return dependency
-
-
-def system_session(db: Database, *, write: bool) -> Any:
-    """A session for platform work that is not yet inside a tenant (sign-in)."""
-    return scope_session(db.session(write=write), None)

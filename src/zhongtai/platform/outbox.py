@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,8 +15,6 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from zhongtai.platform.db import Base, Database, id_column
 from zhongtai.platform.ids import new_id, utcnow
 from zhongtai.platform.tenancy import TenantScoped, scope_session
-
-log = logging.getLogger("zhongtai.outbox")
 
 
 class OutboxEvent(TenantScoped, Base):

@@ -46,26 +46,42 @@ class Principal:
             raise Forbidden(f"missing permission {permission}", permission=permission)
 
 
-def issue_token(secret: str, ttl: timedelta, tenant_id: str, actor_type: str, actor_id: str) -> str:
+@dataclass(frozen=True)
+class TokenClaims:
+    """What a bearer token says: who, in which tenant, at which credentials version."""
+
+    tenant_id: str
+    actor_type: str  # "staff" | "client"
+    actor_id: str
+    version: int = 0  # bumped when a password changes: older tokens stop working
+
+
+def issue_token(secret: str, ttl: timedelta, claims: TokenClaims) -> str:
     now = utcnow()
-    claims: dict[str, Any] = {
-        "sub": actor_id,
-        "tid": tenant_id,
-        "typ": actor_type,
+    payload: dict[str, Any] = {
+        "sub": claims.actor_id,
+        "tid": claims.tenant_id,
+        "typ": claims.actor_type,
+        "ver": claims.version,
         "iat": now,
         "exp": now + ttl,
     }
-    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+    return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 
-def read_token(secret: str, token: str) -> tuple[str, str, str]:
-    """(tenant_id, actor_type, actor_id) from a valid, unexpired token."""
+def read_token(secret: str, token: str) -> TokenClaims:
+    """The claims of a valid, unexpired token."""
     try:
-        claims = jwt.decode(
+        payload = jwt.decode(
             token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "tid"]}
         )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("token expired") from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized("invalid token") from exc
-    return str(claims["tid"]), str(claims.get("typ", "staff")), str(claims["sub"])
+    return TokenClaims(
+        tenant_id=str(payload["tid"]),
+        actor_type=str(payload.get("typ", "staff")),
+        actor_id=str(payload["sub"]),
+        version=int(payload.get("ver", 0)),
+    )

@@ -225,6 +225,7 @@ def upgrade() -> None:
         sa.Column("role_ids", sa.JSON(), nullable=False),
         sa.Column("scope_unit_ids", sa.JSON(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("credentials_version", sa.Integer(), nullable=False),
         sa.Column("created_at", zhongtai.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("tenant_id", sa.String(length=26), nullable=False),
         sa.ForeignKeyConstraint(
