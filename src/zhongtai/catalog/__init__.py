@@ -1,0 +1,1 @@
+"""Product centre (商品通): categories, brands, products (SPU), SKUs, barcodes, listing."""
