@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from zhongtai import __version__
+from zhongtai.catalog import api as catalog_api
+from zhongtai.catalog import service as catalog_service
 from zhongtai.org import api as org_api
 from zhongtai.org.service import load_principal
 from zhongtai.platform import api as platform_api
@@ -18,8 +20,18 @@ from zhongtai.platform.db import Database
 from zhongtai.platform.errors import install_error_handlers
 from zhongtai.platform.observability import RequestContextMiddleware
 from zhongtai.platform.relay import Relay
+from zhongtai.pricing import api as pricing_api
 
-ROUTERS = [org_api.router, platform_api.router, platform_api.ops]
+ROUTERS = [
+    org_api.router,
+    catalog_api.router,
+    pricing_api.router,
+    platform_api.router,
+    platform_api.ops,
+]
+
+
+RELAY_JOBS = [catalog_service.announce_due_listings]
 
 
 def load_plugins(settings: Settings) -> None:
@@ -36,7 +48,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        relay = Relay(database, settings) if settings.run_relay else None
+        relay = Relay(database, settings, RELAY_JOBS) if settings.run_relay else None
         task = asyncio.create_task(relay.run_forever(stop)) if relay else None
         yield
         stop.set()

@@ -97,14 +97,14 @@ def demo(host: str = "127.0.0.1", port: int = 8000, serve_after: bool = True) ->
 @app.command()
 def relay(until_idle: bool = typer.Option(False, help="stop when nothing is left to send")) -> None:
     """Run the outbox relay on its own (events to consumers, webhooks and NATS)."""
-    from zhongtai.api import load_plugins
+    from zhongtai.api import RELAY_JOBS, load_plugins
     from zhongtai.platform.observability import configure_logging
     from zhongtai.platform.relay import Relay
 
     configure_logging()
     settings = load_settings()
     load_plugins(settings)
-    worker = Relay(Database(settings), settings)
+    worker = Relay(Database(settings), settings, RELAY_JOBS)
 
     async def run() -> None:
         try:

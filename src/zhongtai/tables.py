@@ -1,8 +1,19 @@
 """Every capability's tables, imported so that migrations see one complete metadata."""
 
+from zhongtai.catalog import store as catalog_store
 from zhongtai.org import store as org_store
 from zhongtai.platform import audit, idempotency, outbox, webhooks
 from zhongtai.platform.db import Base
+from zhongtai.pricing import store as pricing_store
 
 metadata = Base.metadata
-__all__ = ["audit", "idempotency", "metadata", "org_store", "outbox", "webhooks"]
+__all__ = [
+    "audit",
+    "catalog_store",
+    "idempotency",
+    "metadata",
+    "org_store",
+    "outbox",
+    "pricing_store",
+    "webhooks",
+]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from zhongtai.api import RELAY_JOBS
 from zhongtai.platform.config import Settings
 from zhongtai.platform.db import Database
 from zhongtai.platform.relay import Relay
@@ -11,7 +12,7 @@ from zhongtai.platform.relay import Relay
 
 def run_relay(db: Database, settings: Settings) -> None:
     async def run() -> None:
-        relay = Relay(db, settings)
+        relay = Relay(db, settings, RELAY_JOBS)
         try:
             await relay.run_until_idle()
         finally:

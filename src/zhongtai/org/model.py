@@ -25,6 +25,11 @@ PERMISSIONS: dict[str, str] = {
     "webhook:write": "Register webhooks and retry deliveries",
     "event:read": "Read the event feed",
     "audit:read": "Read the audit log",
+    "catalog:read": "See products, SKUs, categories and barcodes",
+    "catalog:write": "Create and change products, SKUs, categories, barcodes; import",
+    "listing:write": "List and delist SKUs on channels and stores",
+    "price:read": "See prices and their history",
+    "price:write": "Set prices",
 }
 
 # Built-in roles made for every new tenant; tenants may add their own.
@@ -41,6 +46,9 @@ BUILTIN_ROLES: dict[str, tuple[str, frozenset[str]]] = {
                 "dictionary:read",
                 "coding:read",
                 "coding:allocate",
+                "catalog:read",
+                "price:read",
+                "listing:write",
             }
         ),
     ),
@@ -160,6 +168,11 @@ DEFAULT_RULES: dict[str, CodingRule] = {
 }
 
 
+def role_permissions(name: str, builtin: bool, stored: Iterable[str]) -> frozenset[str]:
+    """The built-in admin always holds every permission, including ones added later."""
+    return frozenset(PERMISSIONS) if builtin and name == "admin" else frozenset(stored)
+
+
 def default_rule(kind: str) -> CodingRule:
     return DEFAULT_RULES.get(kind) or CodingRule(kind, "DOC")
 
@@ -173,6 +186,13 @@ def password_problem(password: str) -> str | None:
 
 
 DEFAULT_DICTIONARY: dict[str, list[tuple[str, str]]] = {
+    "channel": [
+        ("pos", "门店收银 Store POS"),
+        ("mall", "线上商城 Online mall"),
+        ("o2o", "即时配送 Same-hour delivery"),
+        ("community", "社区团购 Community group buying"),
+        ("live", "直播 Live-stream selling"),
+    ],
     "return_reason": [
         ("damaged", "商品破损 Damaged"),
         ("wrong_item", "发错货 Wrong item"),

@@ -175,7 +175,9 @@ def _permissions(session: Session, role_ids: list[str]) -> frozenset[str]:
     if not role_ids:
         return frozenset()
     roles = session.scalars(select(Role).where(Role.id.in_(role_ids))).all()
-    return frozenset(p for r in roles for p in r.permissions)
+    return frozenset().union(
+        *(model.role_permissions(r.name, r.builtin, r.permissions) for r in roles)
+    )
 
 
 def _scope(session: Session, assigned: list[str]) -> frozenset[str] | None:
@@ -469,6 +471,32 @@ def update_entry(
         setattr(entry, field, value)
     uow.emit("dictionary.changed", {"dict_type": dict_type, "code": code})
     return entry
+
+
+def require_entry(uow: UnitOfWork, dict_type: str, code: str, field: str) -> None:
+    """For other capabilities: `code` must be an active value of `dict_type`."""
+    query = select(DictionaryEntry.id).where(
+        DictionaryEntry.dict_type == dict_type,
+        DictionaryEntry.code == code,
+        DictionaryEntry.active.is_(True),
+    )
+    if uow.session.scalar(query) is None:
+        raise ValidationFailed(field, f"{code!r} is not an active {dict_type}")
+
+
+def site_ids(uow: UnitOfWork, ids: list[str], field: str) -> None:
+    """For other capabilities: each id must be a store or warehouse the caller can see."""
+    sites = [
+        k.value
+        for k in (model.UnitKind.store, model.UnitKind.warehouse, model.UnitKind.front_warehouse)
+    ]
+    found = set(
+        uow.session.scalars(
+            select(OrgUnit.id).where(OrgUnit.id.in_(ids), OrgUnit.kind.in_(sites))
+        ).all()
+    )
+    if missing := sorted(set(ids) - found):
+        raise ValidationFailed(field, f"unknown stores {missing}")
 
 
 # --- coding rules (编码规则) -------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import httpx
@@ -21,9 +22,12 @@ log = logging.getLogger("zhongtai.relay")
 
 
 class Relay:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, jobs: Sequence[Callable[[Database], int]] = ()
+    ) -> None:
         self.db = db
         self.settings = settings
+        self.jobs = jobs  # periodic work that emits events, e.g. scheduled listings
         self.lease = timedelta(seconds=settings.relay_lease_seconds)
         self.publisher = (
             JetStreamPublisher(settings.nats_url, settings.nats_stream)
@@ -70,6 +74,8 @@ class Relay:
         )
 
     async def run_once(self) -> int:
+        for job in self.jobs:
+            await to_thread.run_sync(job, self.db)
         return await self.dispatch_batch() + await self.deliver_webhooks()
 
     async def run_until_idle(self, max_rounds: int = 1000) -> None:
