@@ -27,6 +27,7 @@ from zhongtai.platform.migrate import upgrade
 BACKENDS = [b for b in os.environ.get("ZT_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 PG_URL = os.environ.get("ZT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SECRET = "test-secret-key-0123456789abcdef"
+DEMO_SKUS = 40  # a small demo catalogue per test tenant; `make demo` loads 5,000
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -105,7 +106,7 @@ class Tenant:
 def make_tenant(client: TestClient, db: Database) -> Callable[[], Tenant]:
     def make() -> Tenant:
         name = f"t{uuid.uuid4().hex[:10]}"
-        tenant_id = demo.load(db, name)
+        tenant_id = demo.load(db, name, catalog_size=DEMO_SKUS)
         admin = token_for(client, name, *demo.DEMO_ADMIN)
         manager = token_for(client, name, *demo.DEMO_MANAGER)
         units = {u["code"]: u["id"] for u in client.get("/v1/org-units", headers=admin).json()}

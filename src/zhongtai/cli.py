@@ -12,10 +12,13 @@ from rich.console import Console
 from zhongtai.platform.config import load_settings
 from zhongtai.platform.db import Database
 from zhongtai.platform.errors import ProblemError
+from zhongtai.platform.uow import UnitOfWork
 
 app = typer.Typer(help="Zhongtai retail middle platform", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants (retailers) on this platform")
 app.add_typer(tenant_app, name="tenant")
+catalog_app = typer.Typer(help="Bulk import and export of the catalogue")
+app.add_typer(catalog_app, name="catalog")
 console = Console()
 
 
@@ -49,6 +52,60 @@ def tenant_create(
         console.print(f"[red]error:[/] {exc.detail}")
         raise typer.Exit(1) from exc
     console.print(f"[green]tenant {name} created[/] id={tenant_id} admin={admin}")
+
+
+def _tenant_uow(db: Database, tenant: str) -> UnitOfWork:
+    from zhongtai.org.service import tenant_id_of
+
+    tenant_id = tenant_id_of(db, tenant)
+    if tenant_id is None:
+        console.print(f"[red]error:[/] no tenant {tenant}")
+        raise typer.Exit(1)
+    return UnitOfWork(db, tenant_id)
+
+
+@catalog_app.command("import")
+def catalog_import(
+    file: Path,
+    tenant: str = typer.Option(..., help="tenant name"),
+    dry_run: bool = typer.Option(False, help="validate only"),
+) -> None:
+    """Import products, SKUs, barcodes and prices from CSV or XLSX: all rows or none."""
+    from rich.progress import Progress
+
+    from zhongtai.catalog import importer
+
+    db = _db()
+    with Progress(console=console) as bar:
+        task = bar.add_task("reading", total=None)
+        table = importer.read_table(file.read_bytes(), file.name)
+
+        def progress(step: str, done: int, total: int) -> None:
+            bar.update(task, description=step, completed=done, total=total)
+
+        try:
+            with _tenant_uow(db, tenant) as uow:
+                report = importer.run(uow, table, dry_run=dry_run, progress=progress)
+                uow.commit()
+        except ProblemError as exc:
+            bar.stop()
+            console.print(f"[red]rejected:[/] {exc.detail}")
+            for err in (exc.errors or [])[:50]:
+                console.print(f"  row {err['row']}: {err['field']}: {err['message']}")
+            raise typer.Exit(1) from exc
+    console.print(report.model_dump_json(indent=2))
+
+
+@catalog_app.command("export")
+def catalog_export(file: Path, tenant: str = typer.Option(..., help="tenant name")) -> None:
+    """Export every SKU as import rows (.csv or .xlsx by the file's name)."""
+    from zhongtai.catalog import importer
+
+    with _tenant_uow(_db(), tenant) as uow:
+        rows = importer.export(uow)
+    fmt = "xlsx" if file.suffix.lower() == ".xlsx" else "csv"
+    file.write_bytes(importer.write_table(rows, fmt))
+    console.print(f"exported {len(rows)} SKUs to {file}")
 
 
 @app.command()

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from zhongtai.catalog import importer
+from zhongtai.catalog import service as catalog
+from zhongtai.catalog.model import Pack
+from zhongtai.catalog.schemas import CategoryIn, ListingIn, ProductIn, SettingsIn, SkuIn
+from zhongtai.demo_catalog import FAMILIES, catalog_rows
 from zhongtai.org import service as org
 from zhongtai.org.model import UnitKind
 from zhongtai.org.schemas import DictionaryEntryIn, OrgUnitIn, StaffIn
 from zhongtai.org.store import OrgUnit, Role
 from zhongtai.platform.db import Database
 from zhongtai.platform.uow import UnitOfWork
+from zhongtai.pricing import service as pricing
 
 DEMO_TENANT = "demo"
 DEMO_ADMIN = ("admin", "demo-pass-2026")
@@ -28,8 +34,8 @@ UNITS = [
 ]
 
 
-def load(db: Database, tenant: str = DEMO_TENANT) -> str:
-    """Create the demo tenant and its chain; returns the tenant id."""
+def load(db: Database, tenant: str = DEMO_TENANT, catalog_size: int = 5000) -> str:
+    """Create the demo tenant, its chain and its catalogue; returns the tenant id."""
     tenant_id = org.create_tenant(db, tenant, DEMO_ADMIN[0], DEMO_ADMIN[1], "示范零售 Demo Retail")
     with UnitOfWork(db, tenant_id) as uow:
         ids = {u.code: u.id for u in uow.session.scalars(select(OrgUnit)).all()}
@@ -53,4 +59,34 @@ def load(db: Database, tenant: str = DEMO_TENANT) -> str:
             uow, "return_reason", DictionaryEntryIn(code="size", label="尺码不合适 Wrong size")
         )
         uow.commit()
+    with UnitOfWork(db, tenant_id) as uow:
+        _catalog(uow, ids, catalog_size)
+        uow.commit()
     return tenant_id
+
+
+def _catalog(uow: UnitOfWork, units: dict[str, str], size: int) -> None:
+    """Every industry pack on, the demo catalogue imported, and a few real-life touches:
+    a store's own price, prescription drugs off the online channels, installation service."""
+    catalog.set_settings(uow, SettingsIn(packs=list(Pack)))
+    for code, name, *_rest in FAMILIES:
+        catalog.create_category(uow, CategoryIn(code=code, name=name))
+    rows = catalog_rows(size)
+    importer.run(uow, rows)
+    first = {r["category"]: r["sku_code"] for r in reversed(rows)}
+    snack = catalog.sku_by_code(uow, first["snacks"])
+    pricing.set_price(uow, pricing.PriceChange(snack.id, 590, "CNY", store_id=units["SH01"]))
+    for row in rows:
+        if row["prescription_only"]:
+            rx = catalog.sku_by_code(uow, row["sku_code"])
+            for channel in ("mall", "live"):
+                catalog.set_listing(uow, rx.id, ListingIn(channel=channel, listed=False))
+    catalog.create_product(
+        uow,
+        ProductIn(
+            code="SVC-INSTALL",
+            name="上门安装 Home installation",
+            category="services",
+            skus=[SkuIn(code="SVC-INSTALL-DESK", price=9900, service_for=first["furniture"])],
+        ),
+    )

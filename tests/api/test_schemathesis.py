@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
-from tests.conftest import token_for
+from tests.conftest import DEMO_SKUS, token_for
 from zhongtai import demo
 from zhongtai.platform.db import Database
 
@@ -22,7 +22,7 @@ EXAMPLES_PER_OPERATION = 25
 
 def test_no_input_makes_a_server_error(app: FastAPI, client: TestClient, db: Database) -> None:
     name = f"fuzz{uuid.uuid4().hex[:8]}"
-    demo.load(db, name)
+    demo.load(db, name, catalog_size=DEMO_SKUS)
     headers = token_for(client, name, *demo.DEMO_ADMIN)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]

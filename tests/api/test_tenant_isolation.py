@@ -36,40 +36,75 @@ def _harvest(value: Any, out: dict[str, set[str]]) -> None:
 
 
 def _candidates(harvest: dict[str, set[str]], param: str) -> list[str]:
-    """Values of A that fit a path parameter: ids for *_id, else same-named fields."""
+    """Values of A that fit a path parameter: for `x_id`, ids seen under `x_id` first,
+    then every other id; else values seen under the same name."""
     if param.endswith("_id"):
+        named = sorted(v for v in harvest.get(param, set()) if ULID.fullmatch(v))
         keys = [k for k in harvest if k == "id" or k.endswith("_id")]
-        return sorted({v for k in keys for v in harvest[k] if ULID.fullmatch(v)})
+        rest = sorted({v for k in keys for v in harvest[k] if ULID.fullmatch(v)} - set(named))
+        return named + rest
     return sorted(v for v in harvest.get(param, set()) if v)
 
 
-def _fill(route: Route, harvest: dict[str, set[str]]) -> list[str]:
+def _url(route: Route, values: tuple[str, ...]) -> str:
+    url = route.path
+    for param, value in zip(route.params, values, strict=True):
+        url = url.replace("{" + param + "}", value)
+    return url
+
+
+def _combos(route: Route, harvest: dict[str, set[str]], cap: int) -> list[tuple[str, ...]]:
     pools = [_candidates(harvest, p) for p in route.params]
-    urls = []
-    for combo in itertools.islice(itertools.product(*pools), 400):
-        url = route.path
-        for param, value in zip(route.params, combo, strict=True):
-            url = url.replace("{" + param + "}", value)
-        urls.append(url)
-    return urls
+    return list(itertools.islice(itertools.product(*pools), cap))
+
+
+def _sample(items: list[Any], k: int) -> list[Any]:
+    step = max(1, len(items) // k)
+    return items[::step][:k]
+
+
+def _body(resp: Any) -> Any:
+    """JSON where the route answers JSON; exports (CSV, XLSX) as text."""
+    if resp.headers.get("content-type", "").startswith("application/json"):
+        return resp.json()
+    return resp.text
+
+
+def _queries(route: Route, harvest: dict[str, set[str]]) -> list[dict[str, str]]:
+    """Required query parameters filled with A's values (a `sku` or `code` is a code)."""
+    names = route.required_query()
+    if not names:
+        return [{}]
+    pools = [sorted(harvest.get(n) or harvest.get("code", set()))[:40] for n in names]
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*pools)][:40]
 
 
 def _snapshot(client: TestClient, spec: dict[str, Any], a: Tenant) -> dict[str, Any]:
+    """Everything A can read, and for each detail route the ids that A can open."""
     harvest: dict[str, set[str]] = {}
     pages: dict[str, Any] = {}
     lists = [r for r in routes(spec) if r.method == "get" and not r.params]
-    for r in lists:
-        resp = client.get(r.path, headers=a.admin)
-        assert resp.status_code == 200, f"A cannot list {r.path}: {resp.text}"
-        pages[r.path] = resp.json()
-        _harvest(resp.json(), harvest)
-    for r in (r for r in routes(spec) if r.method == "get" and r.params):
-        for url in _fill(r, harvest):
-            resp = client.get(url, headers=a.admin)
+    for r in sorted(lists, key=lambda r: bool(r.required_query())):
+        answered = False
+        for query in _queries(r, harvest):
+            resp = client.get(r.path, headers=a.admin, params=query)
             if resp.status_code == 200:
-                pages[url] = resp.json()
-                _harvest(resp.json(), harvest)
-    return {"pages": pages, "harvest": harvest}
+                answered = True
+                pages[f"{r.path}?{sorted(query.items())}"] = _body(resp)
+                _harvest(_body(resp), harvest)
+        assert answered, f"seed tenant A (zhongtai.demo) so that GET {r.path} answers"
+    good: dict[str, list[tuple[str, ...]]] = {}
+    for r in (r for r in routes(spec) if r.method == "get" and r.params):
+        for values in _combos(r, harvest, 300):
+            resp = client.get(_url(r, values), headers=a.admin)
+            if resp.status_code == 200:
+                pages[_url(r, values)] = _body(resp)
+                good.setdefault(r.path, []).append(values)
+                good.setdefault(",".join(r.params), []).append(values)
+                if len(good[r.path]) >= 5:
+                    break
+        assert r.path in good, f"seed tenant A (zhongtai.demo) so that GET {r.path} has data"
+    return {"pages": pages, "harvest": harvest, "good": good}
 
 
 def _strip_volatile(pages: dict[str, Any]) -> str:
@@ -111,18 +146,21 @@ def test_tenant_b_cannot_reach_tenant_a_through_any_route(
     # Lists first: later, B's own audit log rightly records the A ids that B tried.
     for route in routes(spec):
         if route.method == "get" and not route.params:
-            body = client.get(route.path, headers=b.admin).text
-            leaked = sorted(i for i in a_ids if i in body)
-            assert not leaked, f"GET {route.path} shows tenant A's {leaked[:3]}"
-            checked += 1
+            for query in _queries(route, harvest):
+                body = client.get(route.path, headers=b.admin, params=query).text
+                leaked = sorted(i for i in a_ids if i in body)
+                assert not leaked, f"GET {route.path} {query} shows tenant A's {leaked[:3]}"
+                checked += 1
+    good = before["good"]
     for route in routes(spec):
         if not route.params:
             continue
-        urls = _fill(route, harvest)
-        assert urls, f"seed tenant A so that {route.method.upper()} {route.path} has a target"
-        if route.method == "get":
-            ok_for_a = [u for u in urls if client.get(u, headers=a.admin).status_code == 200]
-            assert ok_for_a, f"seed tenant A (zhongtai.demo) so that GET {route.path} has data"
+        # A's own openable records (for mutations: those of a read route with the same
+        # parameters), plus a spread of every other id of A's.
+        known = good.get(route.path) or good.get(",".join(route.params), [])
+        combos = known[:5] + _sample(_combos(route, harvest, 400), 10)
+        assert combos, f"seed tenant A so that {route.method.upper()} {route.path} has a target"
+        urls = [_url(route, c) for c in dict.fromkeys(combos)]
         schema = route.body_schema()
         body = example(spec, schema) if schema else None
         # A path of ids names A's records: B must be refused. A path of names (a dictionary

@@ -28,6 +28,13 @@ class Route:
                 return dict(content[media]["schema"])
         return None
 
+    def required_query(self) -> list[str]:
+        return [
+            p["name"]
+            for p in self.operation.get("parameters", [])
+            if p["in"] == "query" and p.get("required")
+        ]
+
     def header_names(self) -> set[str]:
         return {p["name"] for p in self.operation.get("parameters", []) if p["in"] == "header"}
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Form, Path, Query, UploadFile
+from fastapi.responses import JSONResponse, Response
 
-from zhongtai.catalog import service
+from zhongtai.catalog import importer, service
 from zhongtai.catalog.model import Status
 from zhongtai.catalog.schemas import (
     BarcodeIn,
@@ -18,6 +18,7 @@ from zhongtai.catalog.schemas import (
     CategoryIn,
     CategoryOut,
     CategoryPatch,
+    ImportReport,
     ListingIn,
     ListingOut,
     ListingStateOut,
@@ -32,6 +33,7 @@ from zhongtai.catalog.schemas import (
     SkuPatch,
 )
 from zhongtai.org.schemas import Id
+from zhongtai.platform.errors import ValidationFailed
 from zhongtai.platform.http import Ctx, reader, writer
 from zhongtai.platform.ids import utcnow
 
@@ -51,6 +53,42 @@ def get_settings(ctx: Ctx = Depends(reader("catalog:read"))) -> SettingsOut:
 def set_settings(body: SettingsIn, ctx: Ctx = Depends(writer("catalog:write"))) -> JSONResponse:
     """Enable industry packs (行业包) and set the weighed-label format."""
     return ctx.mutate(lambda uow: SettingsOut.model_validate(service.set_settings(uow, body)))
+
+
+MAX_UPLOAD = 64 * 1024 * 1024
+
+
+@router.post("/catalog/imports", response_model=ImportReport, tags=["catalog"])
+def import_catalog(
+    file: UploadFile,
+    dry_run: Annotated[bool, Form()] = False,
+    ctx: Ctx = Depends(writer("catalog:write")),
+) -> JSONResponse:
+    """Bulk import (CSV or XLSX, one row per SKU; columns in zhongtai.catalog.importer):
+    validated whole, then applied whole or rejected with a row-by-row report."""
+    data = file.file.read(MAX_UPLOAD + 1)
+    if len(data) > MAX_UPLOAD:
+        raise ValidationFailed("file", "larger than 64 MiB; split it or use the CLI")
+    table = importer.read_table(data, file.filename or "upload.csv")
+    return ctx.mutate(lambda uow: importer.run(uow, table, dry_run=dry_run))
+
+
+@router.get("/catalog/export", response_class=Response, tags=["catalog"])
+def export_catalog(
+    format: Literal["csv", "xlsx"] = "csv", ctx: Ctx = Depends(reader("catalog:read"))
+) -> Response:
+    """Every SKU as an import row, to edit and import back."""
+    with ctx.read() as uow:
+        rows = importer.export(uow)
+    media = {
+        "csv": "text/csv; charset=utf-8",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }
+    return Response(
+        importer.write_table(rows, format),
+        media_type=media[format],
+        headers={"Content-Disposition": f'attachment; filename="catalog.{format}"'},
+    )
 
 
 @router.post("/categories", status_code=201, response_model=CategoryOut, tags=["catalog"])

@@ -207,7 +207,7 @@ class _Context:
     category_name: str
 
 
-def _search_text(product: Product, sku: Sku, codes: Iterable[str], category: str) -> str:
+def search_text(product: Product, sku: Sku, codes: Iterable[str], category: str) -> str:
     words = [product.name, product.code, sku.name, sku.code, category, *product.tags, *codes]
     return " ".join(w for w in words if w).lower()
 
@@ -296,7 +296,7 @@ def _new_sku(uow: UnitOfWork, ctx: _Context, sku_in: SkuIn, field: str, seen: se
         service_for_sku_id=service_for,
     )
     codes = _barcode_rows(uow, sku_in, field, seen)
-    sku.search_text = _search_text(product, sku, [b.code for b in codes], ctx.category_name)
+    sku.search_text = search_text(product, sku, [b.code for b in codes], ctx.category_name)
     uow.session.add(sku)
     for row in codes:
         row.sku_id = sku.id
@@ -458,7 +458,7 @@ def _refresh_search(uow: UnitOfWork, product_ids: list[str]) -> None:
         skus = uow.session.scalars(select(Sku).where(Sku.product_id == product.id)).all()
         codes = _codes_of(uow, [s.id for s in skus])
         for sku in skus:
-            sku.search_text = _search_text(product, sku, codes.get(sku.id, []), category.name)
+            sku.search_text = search_text(product, sku, codes.get(sku.id, []), category.name)
 
 
 def _codes_of(uow: UnitOfWork, sku_ids: list[str]) -> dict[str, list[str]]:

@@ -6,6 +6,7 @@ work together with its idempotency record, its audit entry and its outbox events
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from zhongtai.platform import idempotency
 from zhongtai.platform.audit import CHANGES, AuditEntry
@@ -146,6 +148,22 @@ def _ctx(request: Request, principal: Principal) -> Ctx:
     )
 
 
+async def _body_bytes(request: Request) -> bytes:
+    """The request body for fingerprinting; an upload's parsed form stands in for the raw
+    stream, which the form parser has already consumed."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return await request.body()
+    parts = []
+    for key, value in (await request.form()).multi_items():
+        if isinstance(value, StarletteUploadFile):
+            digest = hashlib.sha256(await value.read()).hexdigest()
+            await value.seek(0)
+            parts.append(f"{key}={value.filename}:{digest}")
+        else:
+            parts.append(f"{key}={value}")
+    return "\0".join(parts).encode()
+
+
 def reader(permission: str) -> Callable[..., Awaitable[Ctx]]:
     """Dependency for a read route that needs `permission`."""
 
@@ -176,7 +194,7 @@ def writer(permission: str) -> Callable[..., Awaitable[Ctx]]:
         ctx = _ctx(request, principal)
         ctx.idempotency_key = idempotency_key
         ctx.fingerprint = idempotency.request_fingerprint(
-            request.method, request.url.path, request.url.query, await request.body()
+            request.method, request.url.path, request.url.query, await _body_bytes(request)
         )
         return ctx
 
