@@ -44,6 +44,7 @@ COLUMNS = [
     "barcodes",
     "weighed_code",
     "price",
+    "prescription_only",
 ]
 REQUIRED = ("product_code", "product_name", "category", "sku_code")
 Progress = Callable[[str, int, int], None]

@@ -543,28 +543,41 @@ def _exact(uow: UnitOfWork, q: str) -> list[str]:
     return list(uow.session.scalars(by_barcode.union(by_code)).all()) if key else []
 
 
+def _owner(uow: UnitOfWork, key: str) -> tuple[SkuBarcode, Sku, Product] | None:
+    """The barcode row with its SKU and product, in one query."""
+    query = (
+        select(SkuBarcode, Sku, Product)
+        .join(Sku, Sku.id == SkuBarcode.sku_id)
+        .join(Product, Product.id == Sku.product_id)
+        .where(SkuBarcode.key == key)
+    )
+    found = uow.session.execute(query).first()
+    return (found[0], found[1], found[2]) if found else None
+
+
 def scan(uow: UnitOfWork, text: str) -> ScanOut:
     """扫码: a scanned code resolved to its SKU and the data printed in it, in one call."""
+    code = text.strip()
+    # Only in-store labels (13 digits from 20 to 29) need the tenant's label format.
+    label = len(code) == 13 and code[:2] in barcodes.WEIGHED_PREFIXES
     try:
-        read = barcodes.scan(text, weighed_format(settings_of(uow)))
+        read = barcodes.scan(code, weighed_format(settings_of(uow)) if label else None)
     except barcodes.BarcodeError as exc:
         raise ValidationFailed("code", str(exc)) from exc
-    row = uow.session.scalars(select(SkuBarcode).where(SkuBarcode.key == read.key)).first()
-    if row is None and read.kind == "weighed":  # a real EAN-13 that starts with 2
-        plain = barcodes.scan(text)
-        row = uow.session.scalars(select(SkuBarcode).where(SkuBarcode.key == plain.key)).first()
-        read = plain if row else read
-    if row is None:
-        raise NotFound(f"no SKU has barcode {text.strip()}")
-    sku = get_sku(uow, row.sku_id)
-    product = get_product(uow, sku.product_id)
-    quantity = read.weight_g if read.weight_g is not None else row.unit_factor
+    found = _owner(uow, read.key)
+    if found is None and read.kind == "weighed":  # a real EAN-13 that starts with 2
+        plain = barcodes.scan(code)
+        found = _owner(uow, plain.key)
+        read = plain if found else read
+    if found is None:
+        raise NotFound(f"no SKU has barcode {code}")
+    row, sku, product = found
     return ScanOut(
         sku=describe_skus(uow, [sku])[0],
         product_id=product.id,
         product_name=product.name,
         kind=read.kind,
-        quantity=quantity,
+        quantity=read.weight_g if read.weight_g is not None else row.unit_factor,
         batch=read.batch,
         expiry=read.expiry,
         serial=read.serial,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, event, inspect
+from sqlalchemy import Index, Integer, String, event, inspect
 from sqlalchemy.orm import Mapped, Session, UOWTransaction, mapped_column
 
 from zhongtai.platform.db import Base, id_column
@@ -17,6 +17,7 @@ CHANGES = "audit_changes"  # session.info key: list of row changes, when auditin
 
 class AuditEntry(TenantScoped, Base):
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_feed", "tenant_id", "id"),)
     id: Mapped[str] = id_column(primary_key=True, default=new_id)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     actor_type: Mapped[str] = mapped_column(String(16))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, or_, select, update
+from sqlalchemy import Index, Integer, String, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -19,6 +19,7 @@ from zhongtai.platform.tenancy import TenantScoped, scope_session
 
 class OutboxEvent(TenantScoped, Base):
     __tablename__ = "outbox_event"
+    __table_args__ = (Index("ix_outbox_event_feed", "tenant_id", "id"),)
     id: Mapped[str] = id_column(primary_key=True, default=new_id)
     type: Mapped[str] = mapped_column(String(100), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -33,9 +33,13 @@ class TenancyViolation(RuntimeError):
 
 
 class TenantScoped:
-    """Mixin for every business table: the row belongs to one tenant."""
+    """Mixin for every business table: the row belongs to one tenant.
 
-    tenant_id: Mapped[str] = mapped_column(String(26), index=True)
+    No index on `tenant_id` alone: with one or few tenants it matches every row, and
+    SQLite's planner would pick it over a selective index. Tables lead their unique and
+    lookup indexes with `tenant_id` instead (the distribution column on PostgreSQL)."""
+
+    tenant_id: Mapped[str] = mapped_column(String(26))
 
 
 class DataScoped(TenantScoped):

@@ -1,8 +1,8 @@
-"""foundation: tenants, user centre, idempotency, audit, outbox, webhooks
+"""initial schema: platform, user centre, catalog, pricing
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 09:38:33.548201
+Create Date: 2026-11-25 10:22:00.007472
 """
 
 from collections.abc import Sequence
@@ -35,9 +35,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_key")),
         sa.UniqueConstraint("client_id", name=op.f("uq_api_key_client_id")),
     )
-    with op.batch_alter_table("api_key", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_api_key_tenant_id"), ["tenant_id"], unique=False)
-
     op.create_table(
         "audit_log",
         sa.Column("id", sa.String(length=26), nullable=False),
@@ -58,7 +55,44 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_audit_log_at"), ["at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_audit_log_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_audit_log_feed", ["tenant_id", "id"], unique=False)
+
+    op.create_table(
+        "brand",
+        sa.Column("id", sa.String(length=26), nullable=False),
+        sa.Column("code", sa.String(length=40), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("tenant_id", sa.String(length=26), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_brand")),
+        sa.UniqueConstraint("tenant_id", "code", name=op.f("uq_brand_tenant_id_code")),
+    )
+    op.create_table(
+        "catalog_settings",
+        sa.Column("tenant_id", sa.String(length=26), nullable=False),
+        sa.Column("packs", sa.JSON(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("weighed_item_digits", sa.Integer(), nullable=False),
+        sa.Column("weighed_value", sa.String(length=10), nullable=False),
+        sa.PrimaryKeyConstraint("tenant_id", name=op.f("pk_catalog_settings")),
+    )
+    op.create_table(
+        "category",
+        sa.Column("id", sa.String(length=26), nullable=False),
+        sa.Column("code", sa.String(length=40), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("parent_id", sa.String(length=26), nullable=True),
+        sa.Column("path", sa.String(length=1000), nullable=False),
+        sa.Column("attributes", sa.JSON(), nullable=False),
+        sa.Column("tenant_id", sa.String(length=26), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["parent_id"], ["category.id"], name=op.f("fk_category_parent_id_category")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_category")),
+        sa.UniqueConstraint("tenant_id", "code", name=op.f("uq_category_tenant_id_code")),
+    )
+    with op.batch_alter_table("category", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_category_parent_id"), ["parent_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_category_path"), ["path"], unique=False)
 
     op.create_table(
         "coding_rule",
@@ -73,9 +107,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_coding_rule")),
         sa.UniqueConstraint("tenant_id", "kind", name=op.f("uq_coding_rule_tenant_id_kind")),
     )
-    with op.batch_alter_table("coding_rule", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_coding_rule_tenant_id"), ["tenant_id"], unique=False)
-
     op.create_table(
         "coding_sequence",
         sa.Column("tenant_id", sa.String(length=26), nullable=False),
@@ -101,11 +132,6 @@ def upgrade() -> None:
             name=op.f("uq_dictionary_entry_tenant_id_dict_type_code"),
         ),
     )
-    with op.batch_alter_table("dictionary_entry", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_dictionary_entry_tenant_id"), ["tenant_id"], unique=False
-        )
-
     op.create_table(
         "idempotency_record",
         sa.Column("tenant_id", sa.String(length=26), nullable=False),
@@ -150,7 +176,6 @@ def upgrade() -> None:
     with op.batch_alter_table("org_unit", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_org_unit_parent_id"), ["parent_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_org_unit_path"), ["path"], unique=False)
-        batch_op.create_index(batch_op.f("ix_org_unit_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
         "outbox_event",
@@ -168,7 +193,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_outbox_event_dispatched_at"), ["dispatched_at"], unique=False
         )
-        batch_op.create_index(batch_op.f("ix_outbox_event_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_outbox_event_feed", ["tenant_id", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_outbox_event_type"), ["type"], unique=False)
 
     op.create_table(
@@ -189,9 +214,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_role")),
         sa.UniqueConstraint("tenant_id", "name", name=op.f("uq_role_tenant_id_name")),
     )
-    with op.batch_alter_table("role", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_role_tenant_id"), ["tenant_id"], unique=False)
-
     op.create_table(
         "tenant",
         sa.Column("id", sa.String(length=26), nullable=False),
@@ -212,8 +234,31 @@ def upgrade() -> None:
         sa.Column("tenant_id", sa.String(length=26), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook")),
     )
-    with op.batch_alter_table("webhook", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_webhook_tenant_id"), ["tenant_id"], unique=False)
+    op.create_table(
+        "product",
+        sa.Column("id", sa.String(length=26), nullable=False),
+        sa.Column("code", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("category_id", sa.String(length=26), nullable=False),
+        sa.Column("brand_id", sa.String(length=26), nullable=True),
+        sa.Column("pack", sa.String(length=20), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("attributes", sa.JSON(), nullable=False),
+        sa.Column("tags", sa.JSON(), nullable=False),
+        sa.Column("images", sa.JSON(), nullable=False),
+        sa.Column("sold_by_weight", sa.Boolean(), nullable=False),
+        sa.Column("created_at", zhongtai.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", zhongtai.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=26), nullable=False),
+        sa.ForeignKeyConstraint(["brand_id"], ["brand.id"], name=op.f("fk_product_brand_id_brand")),
+        sa.ForeignKeyConstraint(
+            ["category_id"], ["category.id"], name=op.f("fk_product_category_id_category")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_product")),
+        sa.UniqueConstraint("tenant_id", "code", name=op.f("uq_product_tenant_id_code")),
+    )
+    with op.batch_alter_table("product", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_product_category_id"), ["category_id"], unique=False)
 
     op.create_table(
         "staff",
@@ -236,7 +281,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("staff", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_staff_org_unit_id"), ["org_unit_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_staff_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
         "webhook_delivery",
@@ -271,47 +315,140 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_webhook_delivery_status"), ["status"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_webhook_delivery_tenant_id"), ["tenant_id"], unique=False
-        )
-        batch_op.create_index(
             batch_op.f("ix_webhook_delivery_webhook_id"), ["webhook_id"], unique=False
         )
+
+    op.create_table(
+        "sku",
+        sa.Column("id", sa.String(length=26), nullable=False),
+        sa.Column("product_id", sa.String(length=26), nullable=False),
+        sa.Column("code", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=300), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("attributes", sa.JSON(), nullable=False),
+        sa.Column("base_unit", sa.String(length=10), nullable=False),
+        sa.Column("units", sa.JSON(), nullable=False),
+        sa.Column("prescription_only", sa.Boolean(), nullable=False),
+        sa.Column("batch_required", sa.Boolean(), nullable=False),
+        sa.Column("serial_required", sa.Boolean(), nullable=False),
+        sa.Column("service_for_sku_id", sa.String(length=26), nullable=True),
+        sa.Column("search_text", sa.Text(), nullable=False),
+        sa.Column("created_at", zhongtai.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=26), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["product.id"], name=op.f("fk_sku_product_id_product")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sku")),
+        sa.UniqueConstraint("tenant_id", "code", name=op.f("uq_sku_tenant_id_code")),
+    )
+    with op.batch_alter_table("sku", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sku_product_id"), ["product_id"], unique=False)
+
+    op.create_table(
+        "listing",
+        sa.Column("id", sa.String(length=26), nullable=False),
+        sa.Column("sku_id", sa.String(length=26), nullable=False),
+        sa.Column("channel", sa.String(length=40), nullable=False),
+        sa.Column("store_id", sa.String(length=26), nullable=True),
+        sa.Column("listed", sa.Boolean(), nullable=False),
+        sa.Column("effective_at", zhongtai.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("announced", sa.Boolean(), nullable=False),
+        sa.Column("created_at", zhongtai.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=26), nullable=False),
+        sa.ForeignKeyConstraint(["sku_id"], ["sku.id"], name=op.f("fk_listing_sku_id_sku")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_listing")),
+    )
+    with op.batch_alter_table("listing", schema=None) as batch_op:
+        batch_op.create_index("ix_listing_due", ["announced", "effective_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_listing_sku_id"), ["sku_id"], unique=False)
+
+    op.create_table(
+        "price",
+        sa.Column("id", sa.String(length=26), nullable=False),
+        sa.Column("sku_id", sa.String(length=26), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("channel", sa.String(length=40), nullable=True),
+        sa.Column("store_id", sa.String(length=26), nullable=True),
+        sa.Column("member_tier", sa.String(length=40), nullable=True),
+        sa.Column("valid_from", zhongtai.platform.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("valid_to", zhongtai.platform.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("superseded_by", sa.String(length=26), nullable=True),
+        sa.Column("set_by", sa.String(length=26), nullable=False),
+        sa.Column("created_at", zhongtai.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=26), nullable=False),
+        sa.ForeignKeyConstraint(["sku_id"], ["sku.id"], name=op.f("fk_price_sku_id_sku")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_price")),
+    )
+    with op.batch_alter_table("price", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_price_current", ["tenant_id", "sku_id", "superseded_by"], unique=False
+        )
+
+    op.create_table(
+        "sku_barcode",
+        sa.Column("id", sa.String(length=26), nullable=False),
+        sa.Column("sku_id", sa.String(length=26), nullable=False),
+        sa.Column("code", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("unit", sa.String(length=20), nullable=False),
+        sa.Column("unit_factor", sa.Integer(), nullable=False),
+        sa.Column("tenant_id", sa.String(length=26), nullable=False),
+        sa.ForeignKeyConstraint(["sku_id"], ["sku.id"], name=op.f("fk_sku_barcode_sku_id_sku")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sku_barcode")),
+        sa.UniqueConstraint("tenant_id", "key", name=op.f("uq_sku_barcode_tenant_id_key")),
+    )
+    with op.batch_alter_table("sku_barcode", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sku_barcode_sku_id"), ["sku_id"], unique=False)
 
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("sku_barcode", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sku_barcode_sku_id"))
+
+    op.drop_table("sku_barcode")
+    with op.batch_alter_table("price", schema=None) as batch_op:
+        batch_op.drop_index("ix_price_current")
+
+    op.drop_table("price")
+    with op.batch_alter_table("listing", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_listing_sku_id"))
+        batch_op.drop_index("ix_listing_due")
+
+    op.drop_table("listing")
+    with op.batch_alter_table("sku", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sku_product_id"))
+
+    op.drop_table("sku")
     with op.batch_alter_table("webhook_delivery", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_webhook_delivery_webhook_id"))
-        batch_op.drop_index(batch_op.f("ix_webhook_delivery_tenant_id"))
         batch_op.drop_index(batch_op.f("ix_webhook_delivery_status"))
         batch_op.drop_index(batch_op.f("ix_webhook_delivery_next_attempt_at"))
 
     op.drop_table("webhook_delivery")
     with op.batch_alter_table("staff", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_staff_tenant_id"))
         batch_op.drop_index(batch_op.f("ix_staff_org_unit_id"))
 
     op.drop_table("staff")
-    with op.batch_alter_table("webhook", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_webhook_tenant_id"))
+    with op.batch_alter_table("product", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_product_category_id"))
 
+    op.drop_table("product")
     op.drop_table("webhook")
     op.drop_table("tenant")
-    with op.batch_alter_table("role", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_role_tenant_id"))
-
     op.drop_table("role")
     op.drop_table("processed_event")
     with op.batch_alter_table("outbox_event", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_outbox_event_type"))
-        batch_op.drop_index(batch_op.f("ix_outbox_event_tenant_id"))
+        batch_op.drop_index("ix_outbox_event_feed")
         batch_op.drop_index(batch_op.f("ix_outbox_event_dispatched_at"))
 
     op.drop_table("outbox_event")
     with op.batch_alter_table("org_unit", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_org_unit_tenant_id"))
         batch_op.drop_index(batch_op.f("ix_org_unit_path"))
         batch_op.drop_index(batch_op.f("ix_org_unit_parent_id"))
 
@@ -321,22 +458,20 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_idempotency_record_created_at"))
 
     op.drop_table("idempotency_record")
-    with op.batch_alter_table("dictionary_entry", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_dictionary_entry_tenant_id"))
-
     op.drop_table("dictionary_entry")
     op.drop_table("coding_sequence")
-    with op.batch_alter_table("coding_rule", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_coding_rule_tenant_id"))
-
     op.drop_table("coding_rule")
+    with op.batch_alter_table("category", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_category_path"))
+        batch_op.drop_index(batch_op.f("ix_category_parent_id"))
+
+    op.drop_table("category")
+    op.drop_table("catalog_settings")
+    op.drop_table("brand")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_audit_log_tenant_id"))
+        batch_op.drop_index("ix_audit_log_feed")
         batch_op.drop_index(batch_op.f("ix_audit_log_at"))
 
     op.drop_table("audit_log")
-    with op.batch_alter_table("api_key", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_api_key_tenant_id"))
-
     op.drop_table("api_key")
     # ### end Alembic commands ###
