@@ -34,9 +34,11 @@ test: lint
 
 bench: $(VENV)/.installed
 	$(BIN)/zhongtai bench foundation
+	$(BIN)/zhongtai bench catalog
 
 bench-quick: $(VENV)/.installed
 	$(BIN)/zhongtai bench foundation --quick
+	$(BIN)/zhongtai bench catalog --quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -350,3 +350,36 @@ def test_search_pages_and_finds_by_code_barcode_and_words(
     assert [s["id"] for s in by_barcode] == [some["id"]]
     by_code = client.get("/v1/skus", headers=tenant.admin, params={"q": some["code"]}).json()
     assert [s["id"] for s in by_code] == [some["id"]]
+
+
+def test_products_filter_by_category_subtree_and_tag(client: TestClient, tenant: Tenant) -> None:
+    parent = client.post(
+        "/v1/categories", headers=tenant.admin, json={"code": "bev", "name": "饮品 Beverages"}
+    ).json()
+    client.post(
+        "/v1/categories",
+        headers=tenant.admin,
+        json={"code": "juice", "name": "果汁 Juice", "parent_id": parent["id"]},
+    )
+    for i in range(3):
+        _product(
+            client,
+            tenant,
+            code=f"J{i}",
+            name=f"橙汁 Juice {i}",
+            category="juice",
+            tags=["organic"] if i % 2 == 0 else [],
+            skus=[{"code": f"J{i}-1"}],
+        )
+    by_parent = client.get(
+        "/v1/products", headers=tenant.admin, params={"category_id": parent["id"]}
+    ).json()
+    assert sorted(p["code"] for p in by_parent) == ["J0", "J1", "J2"]
+    organic = client.get(
+        "/v1/products", headers=tenant.admin, params={"tag": "organic", "limit": 1}
+    ).json()
+    assert [p["code"] for p in organic] == ["J0"]
+    rest = client.get(
+        "/v1/products", headers=tenant.admin, params={"tag": "organic", "after": organic[0]["id"]}
+    ).json()
+    assert [p["code"] for p in rest] == ["J2"]

@@ -501,17 +501,25 @@ def list_products(
     after: str | None,
     limit: int,
 ) -> list[Product]:
-    query = select(Product).order_by(Product.id).limit(limit)
+    """A page of products in id order; `category_id` includes its whole subtree."""
+    query = select(Product).order_by(Product.id)
     if category_id:
         category = get_category(uow, category_id)
         inside = select(Category.id).where(Category.path.startswith(category.path))
         query = query.where(Product.category_id.in_(inside))
     if status:
         query = query.where(Product.status == status)
-    if after:
-        query = query.where(Product.id > after)
-    rows = list(uow.session.scalars(query).all())
-    return [p for p in rows if tag is None or tag in p.tags]
+    out: list[Product] = []
+    cursor = after
+    while len(out) < limit:
+        # Tags are a JSON list (no portable SQL test), so filter in pages until full.
+        page = query.limit(limit * 2)
+        rows = list(uow.session.scalars(page.where(Product.id > cursor) if cursor else page))
+        out += [p for p in rows if tag is None or tag in p.tags]
+        if len(rows) < limit * 2:
+            break
+        cursor = rows[-1].id
+    return out[:limit]
 
 
 def search_skus(
