@@ -16,7 +16,7 @@ from zipfile import BadZipFile
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 
 from zhongtai.catalog import barcodes, model
 from zhongtai.catalog.schemas import ImportReport, ImportRowError
@@ -492,6 +492,15 @@ def _write(uow: UnitOfWork, plan: _Plan, progress: Progress) -> None:
         for done, chunk in enumerate(_chunks(items, 2000), start=1):
             session.execute(insert(cls) if is_insert else update(cls), chunk)
             progress(label, min(done * 2000, len(items)), len(items))
+    if plan.skus:
+        # A bulk load changes row counts by orders of magnitude: refresh the planner's
+        # statistics, or PostgreSQL goes on planning for empty tables (sequential scans).
+        tables = "product, sku, sku_barcode, price"
+        session.execute(text(f"ANALYZE {tables}" if _is_pg(uow) else "ANALYZE"))
+
+
+def _is_pg(uow: UnitOfWork) -> bool:
+    return uow.db.dialect == "postgresql"
 
 
 def run(
