@@ -26,6 +26,7 @@ from zhongtai.platform.errors import ProblemError
 from zhongtai.platform.ids import new_id, utcnow
 from zhongtai.platform.outbox import OutboxEvent
 from zhongtai.platform.uow import UnitOfWork
+from zhongtai.pricing import service as pricing
 from zhongtai.pricing.store import PriceRow
 
 COLUMNS = [
@@ -326,18 +327,7 @@ def _plan(uow: UnitOfWork, rows: list[Row], progress: Progress) -> tuple[_Plan, 
     keys = _existing(uow, SkuBarcode, SkuBarcode.key, (b.key for r in rows for b in r.barcodes))
     prices: dict[str, PriceRow] = {}
     for chunk in _chunks([s.id for s in skus.values()]):
-        for p in uow.session.scalars(
-            select(PriceRow).where(
-                PriceRow.sku_id.in_(chunk),
-                PriceRow.superseded_by.is_(None),
-                PriceRow.channel.is_(None),
-                PriceRow.store_id.is_(None),
-                PriceRow.member_tier.is_(None),
-                PriceRow.valid_from.is_(None),
-                PriceRow.valid_to.is_(None),
-            )
-        ):
-            prices[p.sku_id] = p
+        prices.update({p.sku_id: p for p in pricing.current_base_rows(uow, chunk)})
     plan, report = _Plan(), ImportReport(applied=False, rows=len(rows))
     seen_products: dict[str, dict[str, Any]] = {}
     for n, r in enumerate(rows, start=1):
@@ -539,19 +529,7 @@ def export(uow: UnitOfWork) -> list[dict[str, str]]:
         elif b.unit_factor == 1:
             plain = [*plain, b.code]
         codes[b.sku_id] = (plain, weighed)
-    prices = {
-        p.sku_id: p.amount
-        for p in uow.session.scalars(
-            select(PriceRow).where(
-                PriceRow.superseded_by.is_(None),
-                PriceRow.channel.is_(None),
-                PriceRow.store_id.is_(None),
-                PriceRow.member_tier.is_(None),
-                PriceRow.valid_from.is_(None),
-                PriceRow.valid_to.is_(None),
-            )
-        )
-    }
+    prices = {p.sku_id: p.amount for p in pricing.current_base_rows(uow)}
     out = []
     for sku in uow.session.scalars(select(Sku).order_by(Sku.code)):
         p = products[sku.product_id]

@@ -8,7 +8,6 @@ from datetime import datetime
 from sqlalchemy import select
 
 from zhongtai.platform.errors import ValidationFailed
-from zhongtai.platform.ids import utcnow
 from zhongtai.platform.uow import UnitOfWork
 from zhongtai.pricing import model
 from zhongtai.pricing.store import PriceRow
@@ -48,6 +47,21 @@ def _key(row: PriceRow) -> tuple[object, ...]:
 
 def current_rows(uow: UnitOfWork, sku_ids: list[str]) -> list[PriceRow]:
     query = select(PriceRow).where(PriceRow.sku_id.in_(sku_ids), PriceRow.superseded_by.is_(None))
+    return list(uow.session.scalars(query).all())
+
+
+def current_base_rows(uow: UnitOfWork, sku_ids: list[str] | None = None) -> list[PriceRow]:
+    """Current base prices (no channel, store, tier or time), of these SKUs or of all."""
+    query = select(PriceRow).where(
+        PriceRow.superseded_by.is_(None),
+        PriceRow.channel.is_(None),
+        PriceRow.store_id.is_(None),
+        PriceRow.member_tier.is_(None),
+        PriceRow.valid_from.is_(None),
+        PriceRow.valid_to.is_(None),
+    )
+    if sku_ids is not None:
+        query = query.where(PriceRow.sku_id.in_(sku_ids))
     return list(uow.session.scalars(query).all())
 
 
@@ -109,16 +123,8 @@ def resolve(uow: UnitOfWork, sku_id: str, query: model.PriceQuery) -> PriceRow |
 
 
 def base_prices(uow: UnitOfWork, sku_ids: list[str]) -> dict[str, int]:
-    """The base price (no channel, store, tier or time) of each SKU that has one."""
-    now = utcnow()
-    rows = current_rows(uow, sku_ids)
-    out: dict[str, int] = {}
-    for sku_id in sku_ids:
-        own = [rule_of(r) for r in rows if r.sku_id == sku_id]
-        chosen = model.resolve([r for r in own if not r.time_bound], model.PriceQuery(now))
-        if chosen is not None:
-            out[sku_id] = chosen.amount
-    return out
+    """The base price of each SKU that has one (one current base rule per SKU)."""
+    return {r.sku_id: r.amount for r in current_base_rows(uow, sku_ids)}
 
 
 def history(uow: UnitOfWork, sku_id: str) -> list[PriceRow]:
