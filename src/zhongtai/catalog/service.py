@@ -52,8 +52,9 @@ T = TypeVar("T")
 
 
 def settings_of(uow: UnitOfWork) -> CatalogSettings:
+    """The tenant's catalogue settings, or the defaults (unsaved) if never set."""
     row = uow.session.get(CatalogSettings, uow.tenant_id)
-    if row is None or row.tenant_id != uow.tenant_id:
+    if row is None:
         return CatalogSettings(
             tenant_id=uow.tenant_id,
             packs=["general"],
