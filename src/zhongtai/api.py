@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from zhongtai import __version__
 from zhongtai.catalog import api as catalog_api
 from zhongtai.catalog import service as catalog_service
+from zhongtai.inventory import api as inventory_api
 from zhongtai.org import api as org_api
 from zhongtai.org.service import load_principal
 from zhongtai.platform import api as platform_api
@@ -26,6 +27,7 @@ ROUTERS = [
     org_api.router,
     catalog_api.router,
     pricing_api.router,
+    inventory_api.router,
     platform_api.router,
     platform_api.ops,
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from sqlalchemy import select
 
 from zhongtai.catalog import importer
@@ -9,6 +11,9 @@ from zhongtai.catalog import service as catalog
 from zhongtai.catalog.model import Pack
 from zhongtai.catalog.schemas import CategoryIn, ListingIn, ProductIn, SettingsIn, SkuIn
 from zhongtai.demo_catalog import FAMILIES, catalog_rows
+from zhongtai.inventory import service as inventory
+from zhongtai.inventory.model import LocationType
+from zhongtai.inventory.schemas import LocationIn, ReceiptIn, ReceiptLine
 from zhongtai.org import service as org
 from zhongtai.org.model import UnitKind
 from zhongtai.org.schemas import DictionaryEntryIn, OrgUnitIn, StaffIn
@@ -21,17 +26,26 @@ DEMO_TENANT = "demo"
 DEMO_ADMIN = ("admin", "demo-pass-2026")
 DEMO_MANAGER = ("manager.sh01", "demo-pass-2026")
 
-# (code, name, kind, parent code)
-UNITS = [
-    ("EAST", "华东大区 East region", UnitKind.region, "HQ"),
-    ("SOUTH", "华南大区 South region", UnitKind.region, "HQ"),
-    ("SH01", "上海徐汇店 Shanghai Xuhui", UnitKind.store, "EAST"),
-    ("SH02", "上海浦东店 Shanghai Pudong", UnitKind.store, "EAST"),
-    ("HZ01", "杭州西湖店 Hangzhou Xihu", UnitKind.store, "EAST"),
-    ("GZ01", "广州天河店 Guangzhou Tianhe", UnitKind.store, "SOUTH"),
-    ("DC-EAST", "华东配送中心 East DC", UnitKind.warehouse, "EAST"),
-    ("FW-SH01", "上海前置仓 Shanghai front warehouse", UnitKind.front_warehouse, "EAST"),
+REGIONS = [("EAST", "华东大区 East region"), ("SOUTH", "华南大区 South region")]
+# (code, name, type, region, lat, lng, service radius in metres)
+SITES = [
+    ("SH01", "上海徐汇店 Shanghai Xuhui", LocationType.store, "EAST", 31.1886, 121.4365, 3000),
+    ("SH02", "上海浦东店 Shanghai Pudong", LocationType.store, "EAST", 31.2304, 121.5440, 3000),
+    ("HZ01", "杭州西湖店 Hangzhou Xihu", LocationType.store, "EAST", 30.2590, 120.1300, 3000),
+    ("GZ01", "广州天河店 Guangzhou Tianhe", LocationType.store, "SOUTH", 23.1322, 113.3270, 3000),
+    ("DC-EAST", "华东配送中心 East DC", LocationType.warehouse, "EAST", 31.3760, 121.2650, 100_000),
+    (
+        "FW-SH01",
+        "上海前置仓 Shanghai front warehouse",
+        LocationType.front_warehouse,
+        "EAST",
+        31.2000,
+        121.4500,
+        2500,
+    ),
 ]
+# Opening stock of every tenth demo SKU: (location, units)
+OPENING_STOCK = [("DC-EAST", 200), ("SH01", 20), ("FW-SH01", 30)]
 
 
 def load(db: Database, tenant: str = DEMO_TENANT, catalog_size: int = 5000) -> str:
@@ -39,11 +53,26 @@ def load(db: Database, tenant: str = DEMO_TENANT, catalog_size: int = 5000) -> s
     tenant_id = org.create_tenant(db, tenant, DEMO_ADMIN[0], DEMO_ADMIN[1], "示范零售 Demo Retail")
     with UnitOfWork(db, tenant_id) as uow:
         ids = {u.code: u.id for u in uow.session.scalars(select(OrgUnit)).all()}
-        for code, name, kind, parent in UNITS:
+        for code, name in REGIONS:
             unit = org.create_unit(
-                uow, OrgUnitIn(code=code, name=name, kind=kind, parent_id=ids[parent])
+                uow, OrgUnitIn(code=code, name=name, kind=UnitKind.region, parent_id=ids["HQ"])
             )
             ids[code] = unit.id
+        for code, name, kind, region, lat, lng, radius in SITES:
+            site = inventory.create_location(
+                uow,
+                LocationIn(
+                    code=code,
+                    name=name,
+                    type=kind,
+                    parent_id=ids[region],
+                    lat=lat,
+                    lng=lng,
+                    service_radius_m=radius,
+                    opening_hours={"daily": "08:00-22:00"},
+                ),
+            )
+            ids[code] = site.id
         manager_role = uow.session.scalar(select(Role.id).where(Role.name == "store_manager"))
         org.create_staff(
             uow,
@@ -60,12 +89,21 @@ def load(db: Database, tenant: str = DEMO_TENANT, catalog_size: int = 5000) -> s
         )
         uow.commit()
     with UnitOfWork(db, tenant_id) as uow:
-        _catalog(uow, ids, catalog_size)
+        rows = _catalog(uow, ids, catalog_size)
+        _opening_stock(uow, rows)
         uow.commit()
     return tenant_id
 
 
-def _catalog(uow: UnitOfWork, units: dict[str, str], size: int) -> None:
+def _opening_stock(uow: UnitOfWork, rows: list[dict[str, str]]) -> None:
+    expiry = date.today() + timedelta(days=365)
+    codes = [r["sku_code"] for r in rows[::10]]
+    for location, qty in OPENING_STOCK:
+        lines = [ReceiptLine(sku=c, qty=qty, batch="B2611", expiry=expiry) for c in codes]
+        inventory.receive(uow, ReceiptIn(location=location, lines=lines))
+
+
+def _catalog(uow: UnitOfWork, units: dict[str, str], size: int) -> list[dict[str, str]]:
     """Every industry pack on, the demo catalogue imported, and a few real-life touches:
     a store's own price, prescription drugs off the online channels, installation service."""
     catalog.set_settings(uow, SettingsIn(packs=list(Pack)))
@@ -90,3 +128,4 @@ def _catalog(uow: UnitOfWork, units: dict[str, str], size: int) -> None:
             skus=[SkuIn(code="SVC-INSTALL-DESK", price=9900, service_for=first["furniture"])],
         ),
     )
+    return rows

@@ -1,6 +1,7 @@
 """Every capability's tables, imported so that migrations see one complete metadata."""
 
 from zhongtai.catalog import store as catalog_store
+from zhongtai.inventory import store as inventory_store
 from zhongtai.org import store as org_store
 from zhongtai.platform import audit, idempotency, outbox, webhooks
 from zhongtai.platform.db import Base
@@ -11,6 +12,7 @@ __all__ = [
     "audit",
     "catalog_store",
     "idempotency",
+    "inventory_store",
     "metadata",
     "org_store",
     "outbox",

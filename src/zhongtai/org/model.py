@@ -30,6 +30,9 @@ PERMISSIONS: dict[str, str] = {
     "listing:write": "List and delist SKUs on channels and stores",
     "price:read": "See prices and their history",
     "price:write": "Set prices",
+    "location:write": "Create and change stores' and warehouses' locations",
+    "stock:read": "See stock, availability and the stock ledger",
+    "stock:write": "Receive and adjust stock",
 }
 
 # Built-in roles made for every new tenant; tenants may add their own.
@@ -49,6 +52,8 @@ BUILTIN_ROLES: dict[str, tuple[str, frozenset[str]]] = {
                 "catalog:read",
                 "price:read",
                 "listing:write",
+                "stock:read",
+                "stock:write",
             }
         ),
     ),
@@ -163,6 +168,8 @@ DEFAULT_RULES: dict[str, CodingRule] = {
     "transfer": CodingRule("transfer", "TR"),
     "purchase_order": CodingRule("purchase_order", "PO"),
     "stock_count": CodingRule("stock_count", "SC"),
+    "receipt": CodingRule("receipt", "GR"),
+    "adjustment": CodingRule("adjustment", "ADJ"),
     "sku": CodingRule("sku", "SKU", date_format="", width=8, reset=Reset.never),
     "member": CodingRule("member", "M", date_format="", width=10, reset=Reset.never),
 }

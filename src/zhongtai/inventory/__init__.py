@@ -1,0 +1,1 @@
+"""Inventory centre (库存通): locations, one stock ledger, balances, receipts, adjustments."""

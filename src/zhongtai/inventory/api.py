@@ -1,0 +1,117 @@
+"""HTTP routes of the inventory centre: locations, receipts, adjustments, availability."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse
+
+from zhongtai.catalog.schemas import LongCode
+from zhongtai.inventory import service
+from zhongtai.inventory.schemas import (
+    AdjustmentIn,
+    AvailabilityOut,
+    LocationIn,
+    LocationOut,
+    LocationPatch,
+    LocationRef,
+    MovementOut,
+    ReceiptIn,
+    StockDocumentOut,
+)
+from zhongtai.org.schemas import Id
+from zhongtai.platform.http import Ctx, reader, writer
+from zhongtai.platform.uow import UnitOfWork
+
+router = APIRouter(prefix="/v1", tags=["inventory"])
+IdPath = Annotated[Id, Path()]
+
+
+@router.post("/locations", status_code=201, response_model=LocationOut)
+def create_location(body: LocationIn, ctx: Ctx = Depends(writer("location:write"))) -> JSONResponse:
+    """A store, warehouse or front warehouse with its position and service radius."""
+    return ctx.mutate(lambda uow: service.create_location(uow, body), status_code=201)
+
+
+@router.get("/locations", response_model=list[LocationOut])
+def list_locations(ctx: Ctx = Depends(reader("stock:read"))) -> list[LocationOut]:
+    with ctx.read() as uow:
+        return service.list_locations(uow)
+
+
+@router.get("/locations/serving", response_model=list[LocationOut])
+def serving_locations(
+    lat: Annotated[float, Query(ge=-90, le=90)],
+    lng: Annotated[float, Query(ge=-180, le=180)],
+    ctx: Ctx = Depends(reader("stock:read")),
+) -> list[LocationOut]:
+    """Locations whose service radius covers this point, nearest first."""
+    with ctx.read() as uow:
+        return service.serving(uow, lat, lng)
+
+
+@router.get("/locations/{location_id}", response_model=LocationOut)
+def get_location(location_id: IdPath, ctx: Ctx = Depends(reader("stock:read"))) -> LocationOut:
+    with ctx.read() as uow:
+        return service.get_location(uow, location_id)
+
+
+@router.patch("/locations/{location_id}", response_model=LocationOut)
+def update_location(
+    location_id: IdPath, body: LocationPatch, ctx: Ctx = Depends(writer("location:write"))
+) -> JSONResponse:
+    return ctx.mutate(lambda uow: service.update_location(uow, location_id, body))
+
+
+def _document(result: tuple[str, str, list[object]]) -> StockDocumentOut:
+    document, location, moves = result
+    return StockDocumentOut(
+        document=document,
+        location=location,
+        movements=[MovementOut.model_validate(m) for m in moves],
+    )
+
+
+@router.post("/stock/receipts", status_code=201, response_model=StockDocumentOut)
+def receive(body: ReceiptIn, ctx: Ctx = Depends(writer("stock:write"))) -> JSONResponse:
+    """入库: add stock at a location; batch and expiry where the SKU needs them."""
+
+    def work(uow: UnitOfWork) -> StockDocumentOut:
+        return _document(service.receive(uow, body))  # type: ignore[arg-type]
+
+    return ctx.mutate(work, status_code=201)
+
+
+@router.post("/stock/adjustments", status_code=201, response_model=StockDocumentOut)
+def adjust(body: AdjustmentIn, ctx: Ctx = Depends(writer("stock:write"))) -> JSONResponse:
+    """库存调整 with a reason code; stock promised to reservations cannot be adjusted away."""
+
+    def work(uow: UnitOfWork) -> StockDocumentOut:
+        return _document(service.adjust(uow, body))  # type: ignore[arg-type]
+
+    return ctx.mutate(work, status_code=201)
+
+
+@router.get("/stock/availability", response_model=list[AvailabilityOut])
+def availability(
+    sku: Annotated[LongCode, Query(description="SKU code")],
+    ctx: Ctx = Depends(reader("stock:read")),
+) -> list[AvailabilityOut]:
+    """Per location: on hand, reserved, in transit, safety stock and available."""
+    with ctx.read() as uow:
+        return service.availability(uow, sku)
+
+
+@router.get("/stock/movements", response_model=list[MovementOut])
+def stock_movements(
+    sku: Annotated[LongCode | None, Query()] = None,
+    location: Annotated[LocationRef | None, Query()] = None,
+    after: Annotated[Id | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ctx: Ctx = Depends(reader("stock:read")),
+) -> list[MovementOut]:
+    """The stock ledger (库存流水), oldest first."""
+    with ctx.read() as uow:
+        rows = service.movements(uow, sku, location, after, limit)
+        return [MovementOut.model_validate(m) for m in rows]

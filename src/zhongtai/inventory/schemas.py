@@ -1,0 +1,109 @@
+"""Request and response shapes of the inventory centre."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from zhongtai.catalog.schemas import LongCode
+from zhongtai.inventory.model import LocationType
+from zhongtai.org.schemas import Code, Id, Name
+
+LocationRef = Annotated[
+    str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.\-]+$")
+]
+Batch = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+Qty = Annotated[int, Field(ge=1, le=10**9, description="Base units (each, or grams)")]
+
+
+class LocationIn(BaseModel):
+    code: Code
+    name: Name
+    type: LocationType
+    lat: float | None = Field(None, ge=-90, le=90)
+    lng: float | None = Field(None, ge=-180, le=180)
+    parent_id: Id | None = Field(None, description="Region or company; default: HQ")
+    service_radius_m: int = Field(0, ge=0, le=200_000)
+    opening_hours: dict[str, Annotated[str, StringConstraints(max_length=40)]] = Field(
+        default_factory=dict, max_length=7, description='e.g. {"mon": "08:00-22:00"}'
+    )
+
+
+class LocationPatch(BaseModel):
+    name: Name | None = None
+    lat: float | None = Field(None, ge=-90, le=90)
+    lng: float | None = Field(None, ge=-180, le=180)
+    service_radius_m: int | None = Field(None, ge=0, le=200_000)
+    opening_hours: dict[str, Annotated[str, StringConstraints(max_length=40)]] | None = Field(
+        None, max_length=7
+    )
+
+
+class LocationOut(BaseModel):
+    id: str
+    code: str
+    name: str
+    type: str
+    parent_id: str | None
+    lat: float | None
+    lng: float | None
+    service_radius_m: int
+    opening_hours: dict[str, Any]
+    distance_m: float | None = None
+
+
+class ReceiptLine(BaseModel):
+    sku: LongCode
+    qty: Qty
+    batch: Batch | None = None
+    expiry: date | None = None
+
+
+class ReceiptIn(BaseModel):
+    location: LocationRef = Field(description="Location code (or id)")
+    lines: list[ReceiptLine] = Field(min_length=1, max_length=1000)
+
+
+class AdjustmentLine(BaseModel):
+    sku: LongCode
+    qty: Annotated[int, Field(ge=-(10**9), le=10**9, description="Signed: + found, - lost")]
+    batch: Batch | None = None
+
+
+class AdjustmentIn(BaseModel):
+    location: LocationRef
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="A code of the adjustment_reason dictionary"
+    )
+    lines: list[AdjustmentLine] = Field(min_length=1, max_length=1000)
+
+
+class MovementOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    sku_id: str
+    location_id: str
+    batch: str
+    kind: str
+    qty: int
+    reason: str | None
+    document: str
+    at: datetime
+
+
+class StockDocumentOut(BaseModel):
+    document: str
+    location: str
+    movements: list[MovementOut]
+
+
+class AvailabilityOut(BaseModel):
+    location: str = Field(description="Location code")
+    location_id: str
+    on_hand: int
+    reserved: int
+    in_transit: int
+    safety_stock: int
+    available: int
