@@ -27,8 +27,8 @@ ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 def _harvest(value: Any, out: dict[str, set[str]]) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
-            if isinstance(v, str):
-                out.setdefault(k, set()).add(v)
+            if isinstance(v, str | int | float) and not isinstance(v, bool):
+                out.setdefault(k, set()).add(str(v))
             _harvest(v, out)
     elif isinstance(value, list):
         for v in value:
