@@ -13,6 +13,7 @@ from zhongtai import __version__
 from zhongtai.catalog import api as catalog_api
 from zhongtai.catalog import service as catalog_service
 from zhongtai.inventory import api as inventory_api
+from zhongtai.inventory import service as inventory_service
 from zhongtai.org import api as org_api
 from zhongtai.org.service import load_principal
 from zhongtai.platform import api as platform_api
@@ -33,7 +34,7 @@ ROUTERS = [
 ]
 
 
-RELAY_JOBS = [catalog_service.announce_due_listings]
+RELAY_JOBS = [catalog_service.announce_due_listings, inventory_service.expire_due]
 
 
 def load_plugins(settings: Settings) -> None:

@@ -17,7 +17,7 @@ from tests.conftest import Tenant
 from zhongtai.catalog.store import Sku
 from zhongtai.inventory import service
 from zhongtai.inventory.schemas import AdjustmentIn, AdjustmentLine, ReceiptIn, ReceiptLine
-from zhongtai.inventory.store import StockBalance, StockMovement
+from zhongtai.inventory.store import StockLevel, StockMovement
 from zhongtai.platform.db import Database
 from zhongtai.platform.errors import ProblemError
 from zhongtai.platform.uow import UnitOfWork
@@ -201,8 +201,8 @@ def test_racing_takers_never_drive_stock_below_zero(db: Database, tenant: Tenant
         assert sum(pool.map(take, range(8))) == 30
     with UnitOfWork(db, tenant.id, write=False) as uow:
         on_hand = uow.session.scalar(
-            select(func.sum(StockBalance.on_hand))
-            .join(Sku, Sku.id == StockBalance.sku_id)
+            select(func.sum(StockLevel.on_hand))
+            .join(Sku, Sku.id == StockLevel.sku_id)
             .where(Sku.code == "INV-RACE")
         )
     assert on_hand == 0

@@ -18,6 +18,9 @@ from zhongtai.inventory.schemas import (
     LocationRef,
     MovementOut,
     ReceiptIn,
+    ReservationLineOut,
+    ReservationOut,
+    ReserveIn,
     StockDocumentOut,
 )
 from zhongtai.org.schemas import Id
@@ -115,3 +118,39 @@ def stock_movements(
     with ctx.read() as uow:
         rows = service.movements(uow, sku, location, after, limit)
         return [MovementOut.model_validate(m) for m in rows]
+
+
+def _reservation(uow: UnitOfWork, r: object) -> ReservationOut:
+    out = ReservationOut.model_validate(r)
+    out.lines = [ReservationLineOut.model_validate(x) for x in service.lines_of(uow, out.id)]
+    return out
+
+
+@router.post("/stock/reservations", status_code=201, response_model=ReservationOut)
+def reserve(body: ReserveIn, ctx: Ctx = Depends(writer("stock:reserve"))) -> JSONResponse:
+    """库存锁定: hold stock at one or more locations for `ttl_seconds`; all lines or none
+    (409 `out-of-stock` naming the line that cannot be met)."""
+    return ctx.mutate(lambda uow: _reservation(uow, service.reserve(uow, body)), status_code=201)
+
+
+@router.get("/stock/reservations/{reservation_id}", response_model=ReservationOut)
+def get_reservation(
+    reservation_id: IdPath, ctx: Ctx = Depends(reader("stock:reserve"))
+) -> ReservationOut:
+    with ctx.read() as uow:
+        return _reservation(uow, service.get_reservation(uow, reservation_id))
+
+
+@router.post("/stock/reservations/{reservation_id}/confirm", response_model=ReservationOut)
+def confirm_reservation(
+    reservation_id: IdPath, ctx: Ctx = Depends(writer("stock:reserve"))
+) -> JSONResponse:
+    """Paid: the hold stops lapsing and stays until fulfilled or released."""
+    return ctx.mutate(lambda uow: _reservation(uow, service.confirm(uow, reservation_id)))
+
+
+@router.post("/stock/reservations/{reservation_id}/release", response_model=ReservationOut)
+def release_reservation(
+    reservation_id: IdPath, ctx: Ctx = Depends(writer("stock:reserve"))
+) -> JSONResponse:
+    return ctx.mutate(lambda uow: _reservation(uow, service.release(uow, reservation_id)))

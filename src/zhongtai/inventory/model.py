@@ -76,3 +76,39 @@ def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     dp, dl = p2 - p1, math.radians(lng2 - lng1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * r * math.asin(math.sqrt(a))
+
+
+class ReservationStatus(StrEnum):
+    active = "active"  # holds stock until it expires
+    confirmed = "confirmed"  # paid: holds stock until fulfilled or released, no expiry
+    released = "released"
+    expired = "expired"
+
+
+OPEN = (ReservationStatus.active, ReservationStatus.confirmed)
+
+
+class OutOfStockError(StockRuleError):
+    """Not enough available to reserve."""
+
+
+def reserve(balance: Balance, qty: int) -> Balance:
+    """库存锁定: hold `qty` of what is available, or refuse."""
+    if qty <= 0:
+        raise StockRuleError("qty", "must be positive")
+    if balance.available < qty:
+        raise OutOfStockError("qty", f"only {balance.available} available")
+    return Balance(
+        balance.on_hand, balance.reserved + qty, balance.in_transit, balance.safety_stock
+    )
+
+
+def grant(available: int, wanted: list[int]) -> list[bool]:
+    """Answer a batch of requests for one stock level in arrival order: each is met in
+    full while stock lasts, and a later smaller one may still fit (group commit)."""
+    out = []
+    for qty in wanted:
+        ok = 0 < qty <= available
+        available -= qty if ok else 0
+        out.append(ok)
+    return out

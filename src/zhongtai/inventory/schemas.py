@@ -107,3 +107,38 @@ class AvailabilityOut(BaseModel):
     in_transit: int
     safety_stock: int
     available: int
+
+
+class ReserveLine(BaseModel):
+    sku: LongCode
+    qty: Qty
+    location: LocationRef
+
+
+class ReserveIn(BaseModel):
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="What holds the stock: a cart or order reference"
+    )
+    channel: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    ttl_seconds: int = Field(
+        900, ge=1, le=7 * 86400, description="Until it lapses unless confirmed"
+    )
+    lines: list[ReserveLine] = Field(min_length=1, max_length=200)
+
+
+class ReservationLineOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    sku_id: str
+    location_id: str
+    qty: int
+
+
+class ReservationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    owner: str
+    channel: str
+    status: str
+    expires_at: datetime | None
+    created_at: datetime
+    lines: list[ReservationLineOut] = Field(default_factory=list)

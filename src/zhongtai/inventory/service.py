@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from zhongtai.catalog import service as catalog
@@ -19,14 +19,24 @@ from zhongtai.inventory.schemas import (
     LocationOut,
     LocationPatch,
     ReceiptIn,
+    ReserveIn,
 )
-from zhongtai.inventory.store import Location, StockBalance, StockMovement
+from zhongtai.inventory.store import (
+    Location,
+    Reservation,
+    ReservationLine,
+    StockBatch,
+    StockLevel,
+    StockMovement,
+)
 from zhongtai.org import service as org
 from zhongtai.org.model import UnitKind
 from zhongtai.org.schemas import OrgUnitIn
 from zhongtai.org.store import OrgUnit
+from zhongtai.platform.db import Database
 from zhongtai.platform.errors import Conflict, NotFound, ValidationFailed
 from zhongtai.platform.ids import utcnow
+from zhongtai.platform.tenancy import scope_session
 from zhongtai.platform.uow import UnitOfWork
 
 
@@ -132,40 +142,54 @@ def serving(uow: UnitOfWork, lat: float, lng: float) -> list[LocationOut]:
 # --- the ledger ---------------------------------------------------------------------
 
 
-def _locked_balance(
-    uow: UnitOfWork, sku_id: str, location_id: str, batch: str, expiry: date | None
-) -> StockBalance:
-    """The balance row, made if missing and locked until commit (PostgreSQL row lock;
-    SQLite writers are serialised by BEGIN IMMEDIATE)."""
-    dialect = uow.db.dialect
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+def _upsert(uow: UnitOfWork, cls: type[StockLevel] | type[StockBatch], **key: Any) -> None:
+    insert = postgresql.insert if uow.db.dialect == "postgresql" else sqlite.insert
     uow.session.execute(
-        insert(StockBalance)
-        .values(
-            tenant_id=uow.tenant_id,
-            sku_id=sku_id,
-            location_id=location_id,
-            batch=batch,
-            expiry=expiry,
-            on_hand=0,
-            reserved=0,
-            in_transit=0,
-            safety_stock=0,
-            updated_at=utcnow(),
-        )
-        .on_conflict_do_nothing()
+        insert(cls).values(tenant_id=uow.tenant_id, on_hand=0, **key).on_conflict_do_nothing()
+    )
+
+
+def locked_level(uow: UnitOfWork, sku_id: str, location_id: str) -> StockLevel:
+    """The (SKU, location) row, made if missing and locked until commit: every change of
+    that stock takes this lock first (PostgreSQL row lock; SQLite writers are serialised
+    by BEGIN IMMEDIATE)."""
+    _upsert(
+        uow,
+        StockLevel,
+        sku_id=sku_id,
+        location_id=location_id,
+        reserved=0,
+        in_transit=0,
+        safety_stock=0,
+        updated_at=utcnow(),
     )
     query = (
-        select(StockBalance)
-        .where(
-            StockBalance.sku_id == sku_id,
-            StockBalance.location_id == location_id,
-            StockBalance.batch == batch,
-        )
+        select(StockLevel)
+        .where(StockLevel.sku_id == sku_id, StockLevel.location_id == location_id)
         .with_for_update()
     )
-    row = uow.session.scalars(query.execution_options(populate_existing=True)).one()
-    return row
+    return uow.session.scalars(query.execution_options(populate_existing=True)).one()
+
+
+def expired_reserved(uow: UnitOfWork, sku_id: str, location_id: str) -> int:
+    """Reserved units whose reservation has expired but is not swept yet: they no longer
+    hold stock, whatever the level row still says."""
+    query = (
+        select(func.coalesce(func.sum(ReservationLine.qty), 0))
+        .join(Reservation, Reservation.id == ReservationLine.reservation_id)
+        .where(
+            ReservationLine.sku_id == sku_id,
+            ReservationLine.location_id == location_id,
+            Reservation.status == "active",
+            Reservation.expires_at <= utcnow(),
+        )
+    )
+    return int(uow.session.scalar(query) or 0)
+
+
+def _balance(uow: UnitOfWork, level: StockLevel) -> model.Balance:
+    held = level.reserved - expired_reserved(uow, level.sku_id, level.location_id)
+    return model.Balance(level.on_hand, held, level.in_transit, level.safety_stock)
 
 
 def _post(
@@ -182,13 +206,24 @@ def _post(
     field: str,
 ) -> StockMovement:
     """Change on-hand stock and write its ledger row, in the caller's transaction."""
-    row = _locked_balance(uow, sku.id, location_id, batch, expiry)
-    current = model.Balance(row.on_hand, row.reserved, row.in_transit, row.safety_stock)
+    level = locked_level(uow, sku.id, location_id)
+    _upsert(uow, StockBatch, sku_id=sku.id, location_id=location_id, batch=batch, expiry=expiry)
+    lot = uow.session.scalars(
+        select(StockBatch)
+        .where(
+            StockBatch.sku_id == sku.id,
+            StockBatch.location_id == location_id,
+            StockBatch.batch == batch,
+        )
+        .execution_options(populate_existing=True)
+    ).one()
     try:
-        after = model.move(current, delta)
+        after = model.move(_balance(uow, level), delta)
+        model.move(model.Balance(lot.on_hand), delta)
     except model.StockRuleError as exc:
         raise InsufficientStock(str(exc), field=f"{field}.qty") from exc
-    row.on_hand = after.on_hand
+    level.on_hand += delta
+    lot.on_hand += delta
     movement = StockMovement(
         sku_id=sku.id,
         location_id=location_id,
@@ -212,7 +247,7 @@ def _post(
         "document": document,
     }
     uow.emit("stock.changed", payload)
-    if delta < 0 and after.available <= row.safety_stock:
+    if delta < 0 and after.available <= level.safety_stock:
         uow.emit("stock.low", payload)
     return movement
 
@@ -280,35 +315,27 @@ def adjust(uow: UnitOfWork, cmd: AdjustmentIn) -> tuple[str, str, list[StockMove
 
 
 def availability(uow: UnitOfWork, sku_code: str) -> list[AvailabilityOut]:
-    """Per location, batches summed: on hand, reserved, in transit, available."""
+    """Per location: on hand, reserved (expired reservations excluded at once), in transit,
+    available."""
     sku = catalog.sku_by_code(uow, sku_code)
-    b = StockBalance
     query = (
-        select(
-            OrgUnit.code,
-            b.location_id,
-            func.sum(b.on_hand),
-            func.sum(b.reserved),
-            func.sum(b.in_transit),
-            func.max(b.safety_stock),
-        )
-        .join(OrgUnit, OrgUnit.id == b.location_id)
-        .where(b.sku_id == sku.id)
-        .group_by(OrgUnit.code, b.location_id)
+        select(OrgUnit.code, StockLevel)
+        .join(OrgUnit, OrgUnit.id == StockLevel.location_id)
+        .where(StockLevel.sku_id == sku.id)
         .order_by(OrgUnit.code)
     )
     out = []
-    for code, location_id, on_hand, reserved, in_transit, safety in uow.session.execute(query):
-        balance = model.Balance(int(on_hand), int(reserved), int(in_transit), int(safety))
+    for code, level in uow.session.execute(query):
+        b = _balance(uow, level)
         out.append(
             AvailabilityOut(
                 location=code,
-                location_id=location_id,
-                on_hand=balance.on_hand,
-                reserved=balance.reserved,
-                in_transit=balance.in_transit,
-                safety_stock=balance.safety_stock,
-                available=balance.available,
+                location_id=level.location_id,
+                on_hand=b.on_hand,
+                reserved=b.reserved,
+                in_transit=b.in_transit,
+                safety_stock=b.safety_stock,
+                available=b.available,
             )
         )
     return out
@@ -325,3 +352,140 @@ def movements(
     if after:
         query = query.where(StockMovement.id > after)
     return list(uow.session.scalars(query).all())
+
+
+# --- reservations (库存锁定) -----------------------------------------------------------
+
+
+class OutOfStock(Conflict):
+    type, title = "out-of-stock", "Out of stock"
+
+
+def reserve(uow: UnitOfWork, cmd: ReserveIn) -> Reservation:
+    """Hold stock for a cart or order at one or more locations, all lines or none."""
+    org.require_entry(uow, "channel", cmd.channel, "channel")
+    wanted = []
+    for i, line in enumerate(cmd.lines):
+        sku = catalog.sku_by_code(uow, line.sku, f"lines[{i}].sku")
+        _unit, loc = resolve_location(uow, line.location, f"lines[{i}].location")
+        wanted.append((sku.id, loc.id, i, line.qty, sku.code))
+    reservation = Reservation(
+        owner=cmd.owner,
+        channel=cmd.channel,
+        status=model.ReservationStatus.active.value,
+        expires_at=utcnow() + timedelta(seconds=cmd.ttl_seconds),
+        actor_id=uow.principal.actor_id if uow.principal else "system",
+    )
+    uow.session.add(reservation)
+    uow.session.flush()
+    # Levels are locked in one global order, so two multi-line reservations never deadlock.
+    for sku_id, location_id, i, qty, code in sorted(wanted):
+        level = locked_level(uow, sku_id, location_id)
+        try:
+            model.reserve(_balance(uow, level), qty)
+        except model.StockRuleError as exc:
+            raise OutOfStock(str(exc), field=f"lines[{i}].qty", sku=code) from exc
+        level.reserved += qty
+        uow.session.add(
+            ReservationLine(
+                reservation_id=reservation.id, sku_id=sku_id, location_id=location_id, qty=qty
+            )
+        )
+    uow.session.flush()
+    uow.emit(
+        "stock.reserved",
+        {
+            "reservation_id": reservation.id,
+            "owner": cmd.owner,
+            "channel": cmd.channel,
+            "lines": [{"sku_id": s, "location_id": loc, "qty": q} for s, loc, _i, q, _c in wanted],
+        },
+    )
+    return reservation
+
+
+def lines_of(uow: UnitOfWork, reservation_id: str) -> list[ReservationLine]:
+    query = select(ReservationLine).where(ReservationLine.reservation_id == reservation_id)
+    return list(
+        uow.session.scalars(
+            query.order_by(ReservationLine.sku_id, ReservationLine.location_id)
+        ).all()
+    )
+
+
+def get_reservation(uow: UnitOfWork, reservation_id: str) -> Reservation:
+    """The caller's own reservation; another caller's is not found unless the caller may
+    manage stock (a channel cannot release another channel's hold)."""
+    found = uow.session.scalars(select(Reservation).where(Reservation.id == reservation_id)).first()
+    principal = uow.principal
+    mine = found is not None and (
+        principal is None
+        or found.actor_id == principal.actor_id
+        or "stock:write" in principal.permissions
+    )
+    if found is None or not mine:
+        raise NotFound(f"reservation {reservation_id} not found")
+    return found
+
+
+def confirm(uow: UnitOfWork, reservation_id: str) -> Reservation:
+    """Paid: the hold no longer lapses; it ends when fulfilled or released."""
+    r = get_reservation(uow, reservation_id)
+    expired = r.expires_at is not None and r.expires_at <= utcnow()
+    if r.status != model.ReservationStatus.active or expired:
+        raise Conflict(f"reservation is {'expired' if expired else r.status}", field="status")
+    r.status, r.expires_at = model.ReservationStatus.confirmed.value, None
+    uow.emit("stock.reservation_confirmed", {"reservation_id": r.id, "owner": r.owner})
+    return r
+
+
+def _close(uow: UnitOfWork, r: Reservation, status: model.ReservationStatus) -> None:
+    for line in lines_of(uow, r.id):
+        locked_level(uow, line.sku_id, line.location_id).reserved -= line.qty
+    r.status, r.closed_at = status.value, utcnow()
+
+
+def release(uow: UnitOfWork, reservation_id: str) -> Reservation:
+    """Cancel a hold (cart abandoned, order cancelled): the stock is available again."""
+    r = get_reservation(uow, reservation_id)
+    if r.status not in model.OPEN:
+        raise Conflict(f"reservation is already {r.status}", field="status")
+    _close(uow, r, model.ReservationStatus.released)
+    uow.emit("stock.released", {"reservation_id": r.id, "owner": r.owner})
+    return r
+
+
+def expire_due(db: Database, limit: int = 500) -> int:
+    """Sweep lapsed holds (relay job). Availability ignores them already; this gives the
+    level rows back their reserved units and announces the expiry."""
+    with db.session(write=False) as session:
+        scope_session(session, None)
+        due = session.execute(
+            select(Reservation.id, Reservation.tenant_id)
+            .where(
+                Reservation.status == model.ReservationStatus.active.value,
+                Reservation.expires_at <= utcnow(),
+            )
+            .limit(limit)
+        ).all()
+    for reservation_id, tenant_id in due:
+        with UnitOfWork(db, tenant_id) as uow:
+            taken = uow.session.execute(
+                update(Reservation)
+                .where(
+                    Reservation.id == reservation_id,
+                    Reservation.status == model.ReservationStatus.active.value,
+                )
+                .values(status="expiring")
+            )
+            if taken.rowcount != 1:  # type: ignore[attr-defined]
+                continue  # confirmed, released or swept by someone else meanwhile
+            r = uow.session.scalars(
+                select(Reservation)
+                .where(Reservation.id == reservation_id)
+                .execution_options(populate_existing=True)
+            ).one()
+            _close(uow, r, model.ReservationStatus.expired)
+            uow.emit("stock.reservation_expired", {"reservation_id": r.id, "owner": r.owner})
+            uow.commit()
+    return len(due)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from zhongtai.platform.db import Base, id_column
 from zhongtai.platform.ids import new_id, utcnow
-from zhongtai.platform.tenancy import DataScoped
+from zhongtai.platform.tenancy import DataScoped, TenantScoped
 
 
 class Location(DataScoped, Base):
@@ -27,12 +27,28 @@ class Location(DataScoped, Base):
     opening_hours: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
-class StockBalance(DataScoped, Base):
-    """On hand, reserved, in transit and safety stock of a SKU at a location (and batch).
+class StockLevel(DataScoped, Base):
+    """Stock of a SKU at a location: on hand (all batches), reserved, in transit, safety.
 
-    Changed only together with a ledger row, in the same transaction."""
+    The row every change of that SKU there locks first; changed only together with a
+    ledger row or a reservation, in the same transaction."""
 
-    __tablename__ = "stock_balance"
+    __tablename__ = "stock_level"
+    scope_attribute: ClassVar[str] = "location_id"
+    tenant_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    sku_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    location_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(BigInteger, default=0)
+    reserved: Mapped[int] = mapped_column(BigInteger, default=0)
+    in_transit: Mapped[int] = mapped_column(BigInteger, default=0)
+    safety_stock: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class StockBatch(DataScoped, Base):
+    """On hand of one batch (批次) of a SKU at a location; batch "" when not tracked."""
+
+    __tablename__ = "stock_batch"
     scope_attribute: ClassVar[str] = "location_id"
     tenant_id: Mapped[str] = mapped_column(String(26), primary_key=True)
     sku_id: Mapped[str] = mapped_column(String(26), primary_key=True)
@@ -40,10 +56,32 @@ class StockBalance(DataScoped, Base):
     batch: Mapped[str] = mapped_column(String(40), primary_key=True, default="")
     expiry: Mapped[date | None] = mapped_column()
     on_hand: Mapped[int] = mapped_column(BigInteger, default=0)
-    reserved: Mapped[int] = mapped_column(BigInteger, default=0)
-    in_transit: Mapped[int] = mapped_column(BigInteger, default=0)
-    safety_stock: Mapped[int] = mapped_column(BigInteger, default=0)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Reservation(TenantScoped, Base):
+    """库存锁定: stock held for a cart or order until it is confirmed, released or expires."""
+
+    __tablename__ = "reservation"
+    __table_args__ = (Index("ix_reservation_due", "status", "expires_at"),)
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    owner: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(12), default="active")
+    expires_at: Mapped[datetime | None] = mapped_column()
+    actor_id: Mapped[str] = mapped_column(String(26))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column()
+
+
+class ReservationLine(DataScoped, Base):
+    __tablename__ = "reservation_line"
+    __table_args__ = (Index("ix_reservation_line_level", "tenant_id", "sku_id", "location_id"),)
+    scope_attribute: ClassVar[str] = "location_id"
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    reservation_id: Mapped[str] = mapped_column(ForeignKey("reservation.id"), index=True)
+    sku_id: Mapped[str] = mapped_column(String(26))
+    location_id: Mapped[str] = mapped_column(String(26))
+    qty: Mapped[int] = mapped_column(BigInteger)
 
 
 class StockMovement(DataScoped, Base):

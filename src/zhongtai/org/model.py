@@ -32,7 +32,8 @@ PERMISSIONS: dict[str, str] = {
     "price:write": "Set prices",
     "location:write": "Create and change stores' and warehouses' locations",
     "stock:read": "See stock, availability and the stock ledger",
-    "stock:write": "Receive and adjust stock",
+    "stock:write": "Receive and adjust stock; release anyone's reservation",
+    "stock:reserve": "Reserve stock, confirm and release one's own reservations",
 }
 
 # Built-in roles made for every new tenant; tenants may add their own.
@@ -54,6 +55,7 @@ BUILTIN_ROLES: dict[str, tuple[str, frozenset[str]]] = {
                 "listing:write",
                 "stock:read",
                 "stock:write",
+                "stock:reserve",
             }
         ),
     ),
