@@ -13,7 +13,7 @@ from zhongtai.catalog.schemas import CategoryIn, ListingIn, ProductIn, SettingsI
 from zhongtai.demo_catalog import FAMILIES, catalog_rows
 from zhongtai.inventory import service as inventory
 from zhongtai.inventory.model import LocationType
-from zhongtai.inventory.schemas import LocationIn, ReceiptIn, ReceiptLine
+from zhongtai.inventory.schemas import LocationIn, ReceiptIn, ReceiptLine, ReserveIn, ReserveLine
 from zhongtai.org import service as org
 from zhongtai.org.model import UnitKind
 from zhongtai.org.schemas import DictionaryEntryIn, OrgUnitIn, StaffIn
@@ -101,6 +101,14 @@ def _opening_stock(uow: UnitOfWork, rows: list[dict[str, str]]) -> None:
     for location, qty in OPENING_STOCK:
         lines = [ReceiptLine(sku=c, qty=qty, batch="B2611", expiry=expiry) for c in codes]
         inventory.receive(uow, ReceiptIn(location=location, lines=lines))
+    # A shopper's cart holding two units at the Xuhui store for a week.
+    hold = ReserveIn(
+        owner="cart-demo-1",
+        channel="mall",
+        ttl_seconds=7 * 86400,
+        lines=[ReserveLine(sku=codes[0], qty=2, location="SH01")],
+    )
+    inventory.reserve(uow, hold)
 
 
 def _catalog(uow: UnitOfWork, units: dict[str, str], size: int) -> list[dict[str, str]]:

@@ -119,6 +119,11 @@ def test_nobody_releases_someone_elses_reservation(client: TestClient, tenant: T
     url = f"/v1/stock/reservations/{mall_hold.json()['id']}"
     assert client.post(f"{url}/release", headers=live).status_code == 404
     assert client.get(url, headers=live).status_code == 404
+    assert client.get("/v1/stock/reservations", headers=live).json() == []
+    mine = client.get("/v1/stock/reservations", headers=mall, params={"status": "active"}).json()
+    assert [r["id"] for r in mine] == [mall_hold.json()["id"]]
+    everyone = client.get("/v1/stock/reservations", headers=tenant.admin).json()
+    assert mall_hold.json()["id"] in [r["id"] for r in everyone]
     assert _avail(client, tenant, "RSV-C")["SH01"] == (2, 4)
     assert client.post(f"{url}/release", headers=mall).status_code == 200
     admin_hold = _reserve(client, tenant.admin, [("RSV-C", "SH01", 1)]).json()

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from zhongtai.catalog.schemas import LongCode
 from zhongtai.inventory import service
+from zhongtai.inventory.model import ReservationStatus
 from zhongtai.inventory.schemas import (
     AdjustmentIn,
     AvailabilityOut,
@@ -131,6 +132,20 @@ def reserve(body: ReserveIn, ctx: Ctx = Depends(writer("stock:reserve"))) -> JSO
     """库存锁定: hold stock at one or more locations for `ttl_seconds`; all lines or none
     (409 `out-of-stock` naming the line that cannot be met)."""
     return ctx.mutate(lambda uow: _reservation(uow, service.reserve(uow, body)), status_code=201)
+
+
+@router.get("/stock/reservations", response_model=list[ReservationOut])
+def list_reservations(
+    owner: Annotated[str | None, Query(max_length=64)] = None,
+    status: ReservationStatus | None = None,
+    after: Annotated[Id | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ctx: Ctx = Depends(reader("stock:reserve")),
+) -> list[ReservationOut]:
+    """Your reservations (a cart's, by `owner`); stock managers see everyone's."""
+    with ctx.read() as uow:
+        rows = service.list_reservations(uow, owner, status, after, limit)
+        return [_reservation(uow, r) for r in rows]
 
 
 @router.get("/stock/reservations/{reservation_id}", response_model=ReservationOut)

@@ -174,15 +174,10 @@ def locked_level(uow: UnitOfWork, sku_id: str, location_id: str) -> StockLevel:
 def expired_reserved(uow: UnitOfWork, sku_id: str, location_id: str) -> int:
     """Reserved units whose reservation has expired but is not swept yet: they no longer
     hold stock, whatever the level row still says."""
-    query = (
-        select(func.coalesce(func.sum(ReservationLine.qty), 0))
-        .join(Reservation, Reservation.id == ReservationLine.reservation_id)
-        .where(
-            ReservationLine.sku_id == sku_id,
-            ReservationLine.location_id == location_id,
-            Reservation.status == "active",
-            Reservation.expires_at <= utcnow(),
-        )
+    query = select(func.coalesce(func.sum(ReservationLine.qty), 0)).where(
+        ReservationLine.sku_id == sku_id,
+        ReservationLine.location_id == location_id,
+        ReservationLine.expires_at <= utcnow(),
     )
     return int(uow.session.scalar(query) or 0)
 
@@ -388,7 +383,11 @@ def reserve(uow: UnitOfWork, cmd: ReserveIn) -> Reservation:
         level.reserved += qty
         uow.session.add(
             ReservationLine(
-                reservation_id=reservation.id, sku_id=sku_id, location_id=location_id, qty=qty
+                reservation_id=reservation.id,
+                sku_id=sku_id,
+                location_id=location_id,
+                qty=qty,
+                expires_at=reservation.expires_at,
             )
         )
     uow.session.flush()
@@ -428,6 +427,23 @@ def get_reservation(uow: UnitOfWork, reservation_id: str) -> Reservation:
     return found
 
 
+def list_reservations(
+    uow: UnitOfWork, owner: str | None, status: str | None, after: str | None, limit: int
+) -> list[Reservation]:
+    """The caller's reservations (everyone's for whoever may manage stock), oldest first."""
+    query = select(Reservation).order_by(Reservation.id).limit(limit)
+    principal = uow.principal
+    if principal is not None and "stock:write" not in principal.permissions:
+        query = query.where(Reservation.actor_id == principal.actor_id)
+    if owner:
+        query = query.where(Reservation.owner == owner)
+    if status:
+        query = query.where(Reservation.status == status)
+    if after:
+        query = query.where(Reservation.id > after)
+    return list(uow.session.scalars(query).all())
+
+
 def confirm(uow: UnitOfWork, reservation_id: str) -> Reservation:
     """Paid: the hold no longer lapses; it ends when fulfilled or released."""
     r = get_reservation(uow, reservation_id)
@@ -435,6 +451,8 @@ def confirm(uow: UnitOfWork, reservation_id: str) -> Reservation:
     if r.status != model.ReservationStatus.active or expired:
         raise Conflict(f"reservation is {'expired' if expired else r.status}", field="status")
     r.status, r.expires_at = model.ReservationStatus.confirmed.value, None
+    for line in lines_of(uow, r.id):
+        line.expires_at = None
     uow.emit("stock.reservation_confirmed", {"reservation_id": r.id, "owner": r.owner})
     return r
 
@@ -442,6 +460,7 @@ def confirm(uow: UnitOfWork, reservation_id: str) -> Reservation:
 def _close(uow: UnitOfWork, r: Reservation, status: model.ReservationStatus) -> None:
     for line in lines_of(uow, r.id):
         locked_level(uow, line.sku_id, line.location_id).reserved -= line.qty
+        line.expires_at = None
     r.status, r.closed_at = status.value, utcnow()
 
 

@@ -74,14 +74,20 @@ class Reservation(TenantScoped, Base):
 
 
 class ReservationLine(DataScoped, Base):
+    """Stock held at one level. `expires_at` is set only while the hold can lapse, so the
+    units that lapsed but are not swept yet are one index range away."""
+
     __tablename__ = "reservation_line"
-    __table_args__ = (Index("ix_reservation_line_level", "tenant_id", "sku_id", "location_id"),)
+    __table_args__ = (
+        Index("ix_reservation_line_lapse", "tenant_id", "sku_id", "location_id", "expires_at"),
+    )
     scope_attribute: ClassVar[str] = "location_id"
     id: Mapped[str] = id_column(primary_key=True, default=new_id)
     reservation_id: Mapped[str] = mapped_column(ForeignKey("reservation.id"), index=True)
     sku_id: Mapped[str] = mapped_column(String(26))
     location_id: Mapped[str] = mapped_column(String(26))
     qty: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime | None] = mapped_column()
 
 
 class StockMovement(DataScoped, Base):

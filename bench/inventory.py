@@ -1,0 +1,295 @@
+"""Inventory benchmark: flash sale, sell-out and mixed demand on the reservation path.
+
+Run against embedded SQLite and the PostgreSQL server (ZT_BENCH_POSTGRES_URL, default
+the local one; a schema of its own, dropped after). Both arms of the flash sale run the
+same statements (`inventory.hotpath._apply_batch`): the baseline applies one request per
+transaction (SELECT ... FOR UPDATE, check, UPDATE, INSERT, COMMIT: what Saleor does), the
+platform hands requests to the group-commit batcher. Callers are threads of this process.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from zhongtai.catalog.store import Category, Product, Sku
+from zhongtai.inventory import hotpath, model, service
+from zhongtai.inventory.model import LocationType
+from zhongtai.inventory.schemas import LocationIn
+from zhongtai.inventory.store import ReservationLine, StockLevel
+from zhongtai.org.service import create_tenant
+from zhongtai.platform.config import Settings
+from zhongtai.platform.db import Database
+from zhongtai.platform.ids import new_id
+from zhongtai.platform.migrate import upgrade
+from zhongtai.platform.uow import UnitOfWork
+
+PG_URL = os.environ.get(
+    "ZT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+CALLERS = 64
+
+
+@contextmanager
+def _database(kind: str) -> Iterator[Database]:
+    with tempfile.TemporaryDirectory() as tmp:
+        if kind == "sqlite":
+            db = Database(Settings(data_dir=Path(tmp), secret_key="bench"))
+            upgrade(db.engine)
+            yield db
+            db.dispose()
+            return
+        schema = f"zt_bench_{uuid.uuid4().hex[:10]}"
+        admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        sep = "&" if "?" in PG_URL else "?"
+        url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+        db = Database(Settings(data_dir=Path(tmp), database_url=url, secret_key="bench"))
+        try:
+            upgrade(db.engine)
+            yield db
+        finally:
+            db.dispose()
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+
+
+def _setup(
+    db: Database, skus: int, locations: int, on_hand: int
+) -> tuple[str, list[str], list[str]]:
+    """A tenant with `skus` SKUs stocked with `on_hand` units at each of `locations`."""
+    tenant = create_tenant(db, f"inv{uuid.uuid4().hex[:8]}", "admin", "bench-pass-2026")
+    with UnitOfWork(db, tenant) as uow:
+        loc_ids = [
+            service.create_location(
+                uow, LocationIn(code=f"L{i:03d}", name=f"Store {i}", type=LocationType.store)
+            ).id
+            for i in range(locations)
+        ]
+        category = Category(id=new_id(), code="bench", name="bench", path="")
+        category.path = f"{category.id}/"
+        product = Product(id=new_id(), code="BENCH", name="bench", category_id=category.id)
+        uow.session.add_all([category, product])
+        uow.session.flush()
+        sku_rows = [
+            {
+                "id": new_id(),
+                "tenant_id": tenant,
+                "product_id": product.id,
+                "code": f"B{i:06d}",
+                "name": f"bench {i}",
+                "status": "active",
+                "attributes": {},
+                "units": [],
+                "search_text": "",
+            }
+            for i in range(skus)
+        ]
+        uow.session.execute(sa.insert(Sku), sku_rows)
+        levels = [
+            {
+                "tenant_id": tenant,
+                "sku_id": s["id"],
+                "location_id": loc,
+                "on_hand": on_hand,
+                "reserved": 0,
+                "in_transit": 0,
+                "safety_stock": 0,
+            }
+            for s in sku_rows
+            for loc in loc_ids
+        ]
+        for start in range(0, len(levels), 5000):
+            uow.session.execute(sa.insert(StockLevel), levels[start : start + 5000])
+        uow.commit()
+    return tenant, [str(s["id"]) for s in sku_rows], loc_ids
+
+
+def _one_per_transaction(db: Database) -> Callable[[hotpath.HoldRequest], str]:
+    engine = db.engine.execution_options(zt_write=True)
+
+    def reserve(request: hotpath.HoldRequest) -> str:
+        with engine.begin() as conn:
+            outcome = hotpath._apply_batch(conn, db.dialect, [request])[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    return reserve
+
+
+def _race(
+    reserve: Callable[[hotpath.HoldRequest], str],
+    make: Callable[[random.Random], hotpath.HoldRequest],
+    *,
+    seconds: float | None = None,
+    total: int | None = None,
+) -> tuple[int, float, list[float]]:
+    """CALLERS threads calling `reserve` until time or requests run out:
+    (successes, elapsed seconds, latencies of every call)."""
+    won = [0] * CALLERS
+    latencies: list[list[float]] = [[] for _ in range(CALLERS)]
+    budget = iter(range(total)) if total else None
+    lock = threading.Lock()
+    barrier = threading.Barrier(CALLERS + 1)
+
+    def caller(n: int) -> None:
+        rng = random.Random(n)
+        barrier.wait()
+        deadline = time.perf_counter() + (seconds or 3600)
+        while time.perf_counter() < deadline:
+            if budget is not None:
+                with lock:
+                    if next(budget, None) is None:
+                        return
+            t0 = time.perf_counter()
+            try:
+                reserve(make(rng))
+                won[n] += 1
+            except model.StockRuleError:
+                pass
+            latencies[n].append(time.perf_counter() - t0)
+
+    threads = [threading.Thread(target=caller, args=(n,)) for n in range(CALLERS)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    return sum(won), time.perf_counter() - start, [x for lat in latencies for x in lat]
+
+
+def _oversold(db: Database, tenant: str) -> int:
+    """Units reserved beyond stock, or reservation lines that disagree with the levels."""
+    with db.engine.connect() as conn:
+        levels = conn.execute(
+            sa.select(
+                StockLevel.sku_id, StockLevel.location_id, StockLevel.on_hand, StockLevel.reserved
+            ).where(StockLevel.tenant_id == tenant)
+        ).all()
+        lines = dict(
+            ((s, loc), int(q))
+            for s, loc, q in conn.execute(
+                sa.select(
+                    ReservationLine.sku_id,
+                    ReservationLine.location_id,
+                    sa.func.sum(ReservationLine.qty),
+                )
+                .where(ReservationLine.tenant_id == tenant)
+                .group_by(ReservationLine.sku_id, ReservationLine.location_id)
+            ).all()
+        )
+    bad = 0
+    for sku, loc, on_hand, reserved in levels:
+        bad += max(0, reserved - on_hand) + abs(lines.get((sku, loc), 0) - reserved)
+    return bad
+
+
+def _flash(kind: str, seconds: float, say: Callable[[str], None]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for arm in ("baseline", "batched"):
+        with _database(kind) as db:
+            tenant, skus, locs = _setup(db, 1, 1, 1_000_000)
+            hold = hotpath.HoldRequest(tenant, "bench", skus[0], locs[0], 1, "live", "flash")
+            batcher = hotpath.ReservationBatcher(db) if arm == "batched" else None
+            reserve = batcher.reserve if batcher else _one_per_transaction(db)
+            say(f"{kind} flash sale, {arm}, {CALLERS} callers")
+            won, elapsed, lat = _race(reserve, lambda _r, h=hold: h, seconds=seconds)
+            if batcher:
+                batcher.close()
+            out[f"{arm}_per_s"] = won / elapsed
+            out[f"{arm}_median_ms"] = statistics.median(lat) * 1000
+            out[f"{arm}_p99_ms"] = statistics.quantiles(lat, n=100)[98] * 1000
+            out["oversold"] = out.get("oversold", 0) + _oversold(db, tenant)
+    return out
+
+
+def _sellout(kind: str, requests: int, units: int) -> tuple[int, int]:
+    with _database(kind) as db:
+        tenant, skus, locs = _setup(db, 1, 1, units)
+        hold = hotpath.HoldRequest(tenant, "bench", skus[0], locs[0], 1, "live", "sellout")
+        batcher = hotpath.ReservationBatcher(db)
+        won, _elapsed, _lat = _race(batcher.reserve, lambda _r: hold, total=requests)
+        batcher.close()
+        return won, _oversold(db, tenant)
+
+
+def _zipf(n: int, s: float = 1.1) -> list[float]:
+    weights = [1 / (k**s) for k in range(1, n + 1)]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def _mixed(kind: str, skus: int, locations: int, seconds: float) -> tuple[float, float, int]:
+    with _database(kind) as db:
+        tenant, sku_ids, loc_ids = _setup(db, skus, locations, 1_000)
+        weights = _zipf(skus)
+        batcher = hotpath.ReservationBatcher(db)
+
+        def make(rng: random.Random) -> hotpath.HoldRequest:
+            sku = rng.choices(sku_ids, weights)[0]
+            return hotpath.HoldRequest(tenant, "bench", sku, rng.choice(loc_ids), 1, "mall", "mix")
+
+        won, elapsed, _lat = _race(batcher.reserve, make, seconds=seconds)
+        batcher.close()
+        rng = random.Random(9)
+        codes = [f"B{rng.choices(range(skus), weights)[0]:06d}" for _ in range(2000)]
+        with UnitOfWork(db, tenant, write=False) as uow:
+            start, done = time.perf_counter(), 0
+            while time.perf_counter() - start < seconds and done < len(codes):
+                service.availability(uow, codes[done])
+                done += 1
+            queries = done / (time.perf_counter() - start)
+        return won / elapsed, queries, _oversold(db, tenant)
+
+
+def run(quick: bool, say: Callable[[str], None]) -> dict[str, float]:
+    seconds = 1.5 if quick else 6.0
+    m: dict[str, float] = {}
+    oversold = 0
+    for kind, key in (("postgresql", "pg"), ("sqlite", "sqlite")):
+        f = _flash(kind, seconds, say)
+        m[f"flash_sale_{key}_per_s"] = round(f["batched_per_s"], 1)
+        m[f"flash_sale_{key}_baseline_per_s"] = round(f["baseline_per_s"], 1)
+        m[f"flash_sale_{key}_ratio"] = round(f["batched_per_s"] / f["baseline_per_s"], 2)
+        m[f"flash_sale_{key}_median_ms"] = round(f["batched_median_ms"], 2)
+        m[f"flash_sale_{key}_p99_ms"] = round(f["batched_p99_ms"], 2)
+        m[f"flash_sale_{key}_baseline_p99_ms"] = round(f["baseline_p99_ms"], 2)
+        oversold += int(f["oversold"])
+    say("sell-out: 10,000 units, 50,000 requests")
+    requests, units = (5_000, 1_000) if quick else (50_000, 10_000)
+    won, bad = _sellout("postgresql", requests, units)
+    m["sellout_successes"] = won
+    oversold += bad
+    say("mixed demand")
+    skus, locations = (500, 10) if quick else (10_000, 50)
+    rate, queries, bad = _mixed("postgresql", skus, locations, seconds)
+    m["mixed_reservations_per_s"] = round(rate, 1)
+    m["availability_queries_per_s"] = round(queries, 1)
+    m["oversold_units"] = oversold + bad
+    return m
+
+
+def summary(m: dict[str, float]) -> str:
+    return (
+        f"flash sale PG {m['flash_sale_pg_per_s']}/s vs {m['flash_sale_pg_baseline_per_s']}/s "
+        f"one-transaction-per-request ({m['flash_sale_pg_ratio']}x, p99 "
+        f"{m['flash_sale_pg_p99_ms']} ms); SQLite {m['flash_sale_sqlite_per_s']}/s vs "
+        f"{m['flash_sale_sqlite_baseline_per_s']}/s ({m['flash_sale_sqlite_ratio']}x); "
+        f"sell-out {int(m['sellout_successes'])} won; mixed {m['mixed_reservations_per_s']} "
+        f"reservations/s, {m['availability_queries_per_s']} availability queries/s; "
+        f"oversold {int(m['oversold_units'])}"
+    )
