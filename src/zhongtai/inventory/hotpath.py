@@ -18,12 +18,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from zhongtai.inventory import model
 from zhongtai.inventory.store import Reservation, ReservationLine, StockLevel
-from zhongtai.platform.db import Database
+from zhongtai.platform.db import Base, Database
 from zhongtai.platform.ids import new_id, utcnow
 from zhongtai.platform.outbox import OutboxEvent
 
@@ -104,42 +104,83 @@ class ReservationBatcher:
                 p.answer.set_exception(outcome)
 
 
-def _lock(conn: Connection, dialect: str, tenant: str, sku: str, location: str) -> dict[str, int]:
+Key = tuple[str, str, str]  # (tenant, sku, location)
+
+
+def _lock_all(conn: Connection, dialect: str, keys: list[Key]) -> dict[Key, model.Balance]:
+    """Make missing levels, lock every level of the batch in key order (so batches from
+    several processes cannot deadlock), and read their balances net of lapsed holds: three
+    statements however many levels the batch touches."""
     insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    conn.execute(
-        insert_(StockLevel)
-        .values(
-            tenant_id=tenant,
-            sku_id=sku,
-            location_id=location,
-            on_hand=0,
-            reserved=0,
-            in_transit=0,
-            safety_stock=0,
-            updated_at=utcnow(),
+    now = utcnow()
+    missing = [
+        {
+            "tenant_id": t,
+            "sku_id": s,
+            "location_id": loc,
+            "on_hand": 0,
+            "reserved": 0,
+            "in_transit": 0,
+            "safety_stock": 0,
+            "updated_at": now,
+        }
+        for t, s, loc in keys
+    ]
+    for start in range(0, len(missing), 1000):  # SQLite allows 32,766 bound values
+        conn.execute(
+            insert_(StockLevel).values(missing[start : start + 1000]).on_conflict_do_nothing()
         )
-        .on_conflict_do_nothing()
-    )
     c = StockLevel
-    row = conn.execute(
-        select(c.on_hand, c.reserved, c.in_transit, c.safety_stock)
-        .where(c.tenant_id == tenant, c.sku_id == sku, c.location_id == location)
-        .with_for_update()
-    ).one()
-    lapsed = conn.execute(
-        select(func.coalesce(func.sum(ReservationLine.qty), 0)).where(
-            ReservationLine.tenant_id == tenant,
-            ReservationLine.sku_id == sku,
-            ReservationLine.location_id == location,
-            ReservationLine.expires_at <= utcnow(),
+    rows = conn.execute(
+        select(
+            c.tenant_id,
+            c.sku_id,
+            c.location_id,
+            c.on_hand,
+            c.reserved,
+            c.in_transit,
+            c.safety_stock,
         )
-    ).scalar_one()
-    return {
-        "on_hand": row.on_hand,
-        "reserved": row.reserved - int(lapsed),
-        "in_transit": row.in_transit,
-        "safety_stock": row.safety_stock,
+        .where(tuple_(c.tenant_id, c.sku_id, c.location_id).in_(keys))
+        .order_by(c.tenant_id, c.sku_id, c.location_id)
+        .with_for_update()
+    ).all()
+    line = ReservationLine
+    lapsed = {
+        (t, s, loc): int(q)
+        for t, s, loc, q in conn.execute(
+            select(line.tenant_id, line.sku_id, line.location_id, func.sum(line.qty))
+            .where(
+                tuple_(line.tenant_id, line.sku_id, line.location_id).in_(keys),
+                line.expires_at <= now,
+            )
+            .group_by(line.tenant_id, line.sku_id, line.location_id)
+        )
     }
+    return {
+        (r.tenant_id, r.sku_id, r.location_id): model.Balance(
+            r.on_hand,
+            r.reserved - lapsed.get((r.tenant_id, r.sku_id, r.location_id), 0),
+            r.in_transit,
+            r.safety_stock,
+        )
+        for r in rows
+    }
+
+
+def _bulk_insert(conn: Connection, dialect: str, table: str, rows: list[dict[str, object]]) -> None:
+    """Many rows at once: COPY on PostgreSQL (one round trip instead of one per row),
+    executemany on SQLite (in-process, already cheap)."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    if dialect != "postgresql":
+        conn.execute(insert(Base.metadata.tables[table]), rows)
+        return
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
 
 
 def _apply_batch(
@@ -153,8 +194,10 @@ def _apply_batch(
     lines: list[dict[str, object]] = []
     events: list[dict[str, object]] = []
     now = utcnow()
+    balances = _lock_all(conn, dialect, sorted(groups))
+    increments: list[dict[str, object]] = []
     for (tenant, sku, location), idx in sorted(groups.items()):
-        balance = model.Balance(**_lock(conn, dialect, tenant, sku, location))
+        balance = balances[(tenant, sku, location)]
         granted = model.grant(balance.available, [requests[i].qty for i in idx])
         total = 0
         for i, ok in zip(idx, granted, strict=True):
@@ -190,12 +233,7 @@ def _apply_batch(
             outcomes[i] = hold_id
             total += r.qty
         if total:
-            c = StockLevel
-            conn.execute(
-                update(StockLevel)
-                .where(c.tenant_id == tenant, c.sku_id == sku, c.location_id == location)
-                .values(reserved=c.reserved + total, updated_at=now)
-            )
+            increments.append({"t": tenant, "s": sku, "l": location, "add": total})
             events.append(
                 {
                     "id": new_id(),
@@ -212,12 +250,20 @@ def _apply_batch(
                     },
                 }
             )
-    tables: list[tuple[type[object], list[dict[str, object]]]] = [
-        (Reservation, holds),
-        (ReservationLine, lines),
-        (OutboxEvent, events),
-    ]
-    for table, rows in tables:
-        for start in range(0, len(rows), 2000):
-            conn.execute(insert(table), rows[start : start + 2000])
+    if increments:
+        c = StockLevel
+        conn.execute(
+            update(StockLevel)
+            .where(
+                c.tenant_id == bindparam("t"),
+                c.sku_id == bindparam("s"),
+                c.location_id == bindparam("l"),
+            )
+            .values(reserved=c.reserved + bindparam("add"), updated_at=now),
+            increments,
+        )
+    _bulk_insert(conn, dialect, Reservation.__tablename__, holds)
+    _bulk_insert(conn, dialect, ReservationLine.__tablename__, lines)
+    for start in range(0, len(events), 2000):
+        conn.execute(insert(OutboxEvent), events[start : start + 2000])
     return outcomes
