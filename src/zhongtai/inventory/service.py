@@ -171,20 +171,27 @@ def locked_level(uow: UnitOfWork, sku_id: str, location_id: str) -> StockLevel:
     return uow.session.scalars(query.execution_options(populate_existing=True)).one()
 
 
-def expired_reserved(uow: UnitOfWork, sku_id: str, location_id: str) -> int:
-    """Reserved units whose reservation has expired but is not swept yet: they no longer
-    hold stock, whatever the level row still says."""
-    query = select(func.coalesce(func.sum(ReservationLine.qty), 0)).where(
-        ReservationLine.sku_id == sku_id,
-        ReservationLine.location_id == location_id,
-        ReservationLine.expires_at <= utcnow(),
+def lapsed(uow: UnitOfWork, sku_id: str, location_id: str | None = None) -> dict[str, int]:
+    """Reserved units per location whose hold has lapsed but is not swept yet: they no
+    longer hold stock, whatever the level row still says."""
+    query = (
+        select(ReservationLine.location_id, func.sum(ReservationLine.qty))
+        .where(ReservationLine.sku_id == sku_id, ReservationLine.expires_at <= utcnow())
+        .group_by(ReservationLine.location_id)
     )
-    return int(uow.session.scalar(query) or 0)
+    if location_id is not None:
+        query = query.where(ReservationLine.location_id == location_id)
+    return {loc: int(qty) for loc, qty in uow.session.execute(query)}
 
 
-def _balance(uow: UnitOfWork, level: StockLevel) -> model.Balance:
-    held = level.reserved - expired_reserved(uow, level.sku_id, level.location_id)
-    return model.Balance(level.on_hand, held, level.in_transit, level.safety_stock)
+def _balance(level: StockLevel, lapsed_qty: int) -> model.Balance:
+    return model.Balance(
+        level.on_hand, level.reserved - lapsed_qty, level.in_transit, level.safety_stock
+    )
+
+
+def _level_balance(uow: UnitOfWork, level: StockLevel) -> model.Balance:
+    return _balance(level, lapsed(uow, level.sku_id, level.location_id).get(level.location_id, 0))
 
 
 def _post(
@@ -213,7 +220,7 @@ def _post(
         .execution_options(populate_existing=True)
     ).one()
     try:
-        after = model.move(_balance(uow, level), delta)
+        after = model.move(_level_balance(uow, level), delta)
         model.move(model.Balance(lot.on_hand), delta)
     except model.StockRuleError as exc:
         raise InsufficientStock(str(exc), field=f"{field}.qty") from exc
@@ -319,9 +326,10 @@ def availability(uow: UnitOfWork, sku_code: str) -> list[AvailabilityOut]:
         .where(StockLevel.sku_id == sku.id)
         .order_by(OrgUnit.code)
     )
+    gone = lapsed(uow, sku.id)
     out = []
     for code, level in uow.session.execute(query):
-        b = _balance(uow, level)
+        b = _balance(level, gone.get(level.location_id, 0))
         out.append(
             AvailabilityOut(
                 location=code,
@@ -377,7 +385,7 @@ def reserve(uow: UnitOfWork, cmd: ReserveIn) -> Reservation:
     for sku_id, location_id, i, qty, code in sorted(wanted):
         level = locked_level(uow, sku_id, location_id)
         try:
-            model.reserve(_balance(uow, level), qty)
+            model.reserve(_level_balance(uow, level), qty)
         except model.StockRuleError as exc:
             raise OutOfStock(str(exc), field=f"lines[{i}].qty", sku=code) from exc
         level.reserved += qty
