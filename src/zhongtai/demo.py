@@ -13,7 +13,14 @@ from zhongtai.catalog.schemas import CategoryIn, ListingIn, ProductIn, SettingsI
 from zhongtai.demo_catalog import FAMILIES, catalog_rows
 from zhongtai.inventory import service as inventory
 from zhongtai.inventory.model import LocationType
-from zhongtai.inventory.schemas import LocationIn, ReceiptIn, ReceiptLine, ReserveIn, ReserveLine
+from zhongtai.inventory.schemas import (
+    LocationIn,
+    ReceiptIn,
+    ReceiptLine,
+    ReserveIn,
+    ReserveLine,
+    TransferIn,
+)
 from zhongtai.org import service as org
 from zhongtai.org.model import UnitKind
 from zhongtai.org.schemas import DictionaryEntryIn, OrgUnitIn, StaffIn
@@ -109,6 +116,13 @@ def _opening_stock(uow: UnitOfWork, rows: list[dict[str, str]]) -> None:
         lines=[ReserveLine(sku=codes[0], qty=2, location="SH01")],
     )
     inventory.reserve(uow, hold)
+    # Replenishment of the front warehouse from the DC, still on the road.
+    inventory.send_transfer(
+        uow,
+        TransferIn.model_validate(
+            {"from": "DC-EAST", "to": "FW-SH01", "lines": [{"sku": codes[1], "qty": 12}]}
+        ),
+    )
 
 
 def _catalog(uow: UnitOfWork, units: dict[str, str], size: int) -> list[dict[str, str]]:

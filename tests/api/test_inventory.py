@@ -294,3 +294,49 @@ def test_ledger_always_sums_to_the_balance(db: Database, tenant: Tenant) -> None
         database=None,
     )
     Ledger.TestCase().runTest()
+
+
+def test_transfers_go_through_transit_first_expiry_first(
+    client: TestClient, tenant: Tenant
+) -> None:
+    _sku(client, tenant, "INV-T")
+    soon, later = date.today() + timedelta(days=10), date.today() + timedelta(days=90)
+    client.post(
+        "/v1/stock/receipts",
+        headers=tenant.admin,
+        json={
+            "location": "DC-EAST",
+            "lines": [
+                {"sku": "INV-T", "qty": 5, "batch": "LATE", "expiry": later.isoformat()},
+                {"sku": "INV-T", "qty": 4, "batch": "SOON", "expiry": soon.isoformat()},
+            ],
+        },
+    )
+    sent = client.post(
+        "/v1/stock/transfers",
+        headers=tenant.admin,
+        json={"from": "DC-EAST", "to": "SH01", "lines": [{"sku": "INV-T", "qty": 6}]},
+    )
+    assert sent.status_code == 201, sent.text
+    assert [(x["batch"], x["qty"]) for x in sent.json()["lines"]] == [("SOON", 4), ("LATE", 2)]
+    avail = _availability(client, tenant, "INV-T")
+    assert avail["DC-EAST"]["on_hand"] == 3
+    assert (avail["SH01"]["on_hand"], avail["SH01"]["in_transit"]) == (0, 6)
+    url = f"/v1/stock/transfers/{sent.json()['id']}/receive"
+    assert client.post(url, headers=tenant.admin).status_code == 200
+    assert client.post(url, headers=tenant.admin).status_code == 409
+    avail = _availability(client, tenant, "INV-T")
+    assert (avail["SH01"]["on_hand"], avail["SH01"]["in_transit"]) == (6, 0)
+    same = client.post(
+        "/v1/stock/transfers",
+        headers=tenant.admin,
+        json={"from": "SH01", "to": "SH01", "lines": [{"sku": "INV-T", "qty": 1}]},
+    )
+    assert same.status_code == 422 and same.json()["errors"][0]["field"] == "to"
+    too_many = client.post(
+        "/v1/stock/transfers",
+        headers=tenant.admin,
+        json={"from": "DC-EAST", "to": "SH02", "lines": [{"sku": "INV-T", "qty": 4}]},
+    )
+    assert too_many.status_code == 409 and too_many.json()["field"] == "lines[0].qty"
+    assert _availability(client, tenant, "INV-T")["DC-EAST"]["on_hand"] == 3

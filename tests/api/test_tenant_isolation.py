@@ -35,15 +35,17 @@ def _harvest(value: Any, out: dict[str, set[str]]) -> None:
             _harvest(v, out)
 
 
-def _candidates(harvest: dict[str, set[str]], param: str) -> list[str]:
-    """Values of A that fit a path parameter: for `x_id`, ids seen under `x_id` first,
-    then every other id; else values seen under the same name."""
-    if param.endswith("_id"):
-        named = sorted(v for v in harvest.get(param, set()) if ULID.fullmatch(v))
-        keys = [k for k in harvest if k == "id" or k.endswith("_id")]
-        rest = sorted({v for k in keys for v in harvest[k] if ULID.fullmatch(v)} - set(named))
-        return named + rest
-    return sorted(v for v in harvest.get(param, set()) if v)
+def _candidates(harvest: dict[str, set[str]], route: Route, param: str) -> list[str]:
+    """Values of A that fit a path parameter. For `x_id`: first the ids listed by the
+    collection route in front of it (`/v1/webhooks` for `/v1/webhooks/{webhook_id}`),
+    then ids seen under `x_id`, then every other id. Else values of the same name."""
+    if not param.endswith("_id"):
+        return sorted(v for v in harvest.get(param, set()) if v)
+    collection = sorted(harvest.get("@" + route.path.split("/{" + param + "}")[0], set()))
+    named = sorted(v for v in harvest.get(param, set()) if ULID.fullmatch(v))
+    keys = [k for k in harvest if k == "id" or k.endswith("_id")]
+    rest = sorted(v for k in keys for v in harvest[k] if ULID.fullmatch(v))
+    return list(dict.fromkeys(collection + named + rest))
 
 
 def _url(route: Route, values: tuple[str, ...]) -> str:
@@ -54,7 +56,7 @@ def _url(route: Route, values: tuple[str, ...]) -> str:
 
 
 def _combos(route: Route, harvest: dict[str, set[str]], cap: int) -> list[tuple[str, ...]]:
-    pools = [_candidates(harvest, p) for p in route.params]
+    pools = [_candidates(harvest, route, p) for p in route.params]
     return list(itertools.islice(itertools.product(*pools), cap))
 
 
@@ -92,6 +94,9 @@ def _snapshot(client: TestClient, spec: dict[str, Any], a: Tenant) -> dict[str, 
                 answered = True
                 pages[f"{r.path}?{sorted(query.items())}"] = _body(resp)
                 _harvest(_body(resp), harvest)
+                if isinstance(_body(resp), list):
+                    ids = {i["id"] for i in _body(resp) if isinstance(i, dict) and "id" in i}
+                    harvest.setdefault("@" + r.path, set()).update(ids)
         assert answered, f"seed tenant A (zhongtai.demo) so that GET {r.path} answers"
     good: dict[str, list[tuple[str, ...]]] = {}
     for r in (r for r in routes(spec) if r.method == "get" and r.params):

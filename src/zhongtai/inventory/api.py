@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
@@ -23,6 +23,9 @@ from zhongtai.inventory.schemas import (
     ReservationOut,
     ReserveIn,
     StockDocumentOut,
+    TransferIn,
+    TransferLineOut,
+    TransferOut,
 )
 from zhongtai.org.schemas import Id
 from zhongtai.platform.http import Ctx, reader, writer
@@ -169,3 +172,40 @@ def release_reservation(
     reservation_id: IdPath, ctx: Ctx = Depends(writer("stock:reserve"))
 ) -> JSONResponse:
     return ctx.mutate(lambda uow: _reservation(uow, service.release(uow, reservation_id)))
+
+
+def _transfer(uow: UnitOfWork, t: object) -> TransferOut:
+    out = TransferOut.model_validate(t)
+    out.lines = [TransferLineOut.model_validate(x) for x in service.transfer_lines(uow, out.id)]
+    return out
+
+
+@router.post("/stock/transfers", status_code=201, response_model=TransferOut)
+def send_transfer(body: TransferIn, ctx: Ctx = Depends(writer("stock:write"))) -> JSONResponse:
+    """调拨: ship stock to another location (first-expiry-first-out when no batch is
+    named); it is in transit at the destination until received."""
+    return ctx.mutate(lambda uow: _transfer(uow, service.send_transfer(uow, body)), status_code=201)
+
+
+@router.get("/stock/transfers", response_model=list[TransferOut])
+def list_transfers(
+    status: Annotated[Literal["in_transit", "received"] | None, Query()] = None,
+    after: Annotated[Id | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ctx: Ctx = Depends(reader("stock:read")),
+) -> list[TransferOut]:
+    with ctx.read() as uow:
+        return [_transfer(uow, t) for t in service.list_transfers(uow, status, after, limit)]
+
+
+@router.get("/stock/transfers/{transfer_id}", response_model=TransferOut)
+def get_transfer(transfer_id: IdPath, ctx: Ctx = Depends(reader("stock:read"))) -> TransferOut:
+    with ctx.read() as uow:
+        return _transfer(uow, service.get_transfer(uow, transfer_id))
+
+
+@router.post("/stock/transfers/{transfer_id}/receive", response_model=TransferOut)
+def receive_transfer(
+    transfer_id: IdPath, ctx: Ctx = Depends(writer("stock:write"))
+) -> JSONResponse:
+    return ctx.mutate(lambda uow: _transfer(uow, service.receive_transfer(uow, transfer_id)))

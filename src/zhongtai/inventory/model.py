@@ -69,6 +69,24 @@ def check_batch(batch: str | None, expiry: date | None, today: date, *, required
         raise StockRuleError("expiry", f"batch expired on {expiry.isoformat()}")
 
 
+def fefo(
+    lots: list[tuple[str, date | None, int]], qty: int
+) -> list[tuple[str, date | None, int]] | None:
+    """First expiry, first out: which batches give `qty`, soonest expiry first (no expiry
+    last, then by batch), or None when together they hold too little."""
+    plan = []
+    for batch, expiry, on_hand in sorted(
+        lots, key=lambda x: (x[1] is None, x[1] or date.min, x[0])
+    ):
+        if qty <= 0:
+            break
+        take = min(on_hand, qty)
+        if take > 0:
+            plan.append((batch, expiry, take))
+            qty -= take
+    return plan if qty <= 0 else None
+
+
 def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     """Great-circle distance in metres (haversine)."""
     r = 6_371_000.0

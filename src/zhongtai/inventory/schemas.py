@@ -142,3 +142,36 @@ class ReservationOut(BaseModel):
     expires_at: datetime | None
     created_at: datetime
     lines: list[ReservationLineOut] = Field(default_factory=list)
+
+
+class TransferLineIn(BaseModel):
+    sku: LongCode
+    qty: Qty
+    batch: Batch | None = None
+
+
+class TransferIn(BaseModel):
+    from_location: LocationRef = Field(alias="from")
+    to_location: LocationRef = Field(alias="to")
+    lines: list[TransferLineIn] = Field(min_length=1, max_length=1000)
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class TransferLineOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    sku_id: str
+    batch: str
+    qty: int
+
+
+class TransferOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    number: str
+    from_location_id: str
+    to_location_id: str
+    status: str
+    created_at: datetime
+    received_at: datetime | None
+    lines: list[TransferLineOut] = Field(default_factory=list)

@@ -20,6 +20,7 @@ from zhongtai.inventory.schemas import (
     LocationPatch,
     ReceiptIn,
     ReserveIn,
+    TransferIn,
 )
 from zhongtai.inventory.store import (
     Location,
@@ -28,6 +29,8 @@ from zhongtai.inventory.store import (
     StockBatch,
     StockLevel,
     StockMovement,
+    Transfer,
+    TransferLine,
 )
 from zhongtai.org import service as org
 from zhongtai.org.model import UnitKind
@@ -254,6 +257,55 @@ def _post(
     return movement
 
 
+def _take(
+    uow: UnitOfWork,
+    *,
+    sku: Sku,
+    location_id: str,
+    qty: int,
+    batch: str | None,
+    kind: model.MovementKind,
+    document: str,
+    reason: str | None,
+    field: str,
+) -> list[tuple[StockMovement, date | None]]:
+    """Take `qty` out: from the named batch, or first-expiry-first-out (先到期先出) over
+    the batches on hand when none is named."""
+    if batch is not None:
+        lots: list[tuple[str, date | None, int]] = [(batch, None, qty)]
+    else:
+        rows = uow.session.execute(
+            select(StockBatch.batch, StockBatch.expiry, StockBatch.on_hand).where(
+                StockBatch.sku_id == sku.id,
+                StockBatch.location_id == location_id,
+                StockBatch.on_hand > 0,
+            )
+        ).all()
+        plan = model.fefo([(b, e, q) for b, e, q in rows], qty)
+        if plan is None:
+            on_hand = sum(q for _b, _e, q in rows)
+            raise InsufficientStock(f"only {on_hand} on hand", field=f"{field}.qty")
+        lots = plan
+    return [
+        (
+            _post(
+                uow,
+                sku=sku,
+                location_id=location_id,
+                batch=b,
+                expiry=None,
+                delta=-take,
+                kind=kind,
+                document=document,
+                reason=reason,
+                field=field,
+            ),
+            expiry,
+        )
+        for b, expiry, take in lots
+    ]
+
+
 def _local_today(uow: UnitOfWork) -> date:
     return utcnow().astimezone(ZoneInfo(org.rule_for(uow, "receipt").timezone)).date()
 
@@ -298,6 +350,20 @@ def adjust(uow: UnitOfWork, cmd: AdjustmentIn) -> tuple[str, str, list[StockMove
         sku = catalog.sku_by_code(uow, line.sku, f"lines[{i}].sku")
         if line.qty == 0:
             raise ValidationFailed(f"lines[{i}].qty", "must not be zero")
+        if line.qty < 0:
+            taken = _take(
+                uow,
+                sku=sku,
+                location_id=loc.id,
+                qty=-line.qty,
+                batch=line.batch,
+                kind=model.MovementKind.adjustment,
+                document=document,
+                reason=cmd.reason,
+                field=f"lines[{i}]",
+            )
+            moves += [m for m, _expiry in taken]
+            continue
         moves.append(
             _post(
                 uow,
@@ -355,6 +421,106 @@ def movements(
     if after:
         query = query.where(StockMovement.id > after)
     return list(uow.session.scalars(query).all())
+
+
+# --- transfers (调拨) -------------------------------------------------------------------
+
+
+def _transfer_in_transit(uow: UnitOfWork, sku_id: str, location_id: str, delta: int) -> None:
+    locked_level(uow, sku_id, location_id).in_transit += delta
+
+
+def send_transfer(uow: UnitOfWork, cmd: TransferIn) -> Transfer:
+    """Ship stock to another location: out of the source now, in transit at the
+    destination until received."""
+    _src_unit, src = resolve_location(uow, cmd.from_location, "from")
+    _dst_unit, dst = resolve_location(uow, cmd.to_location, "to")
+    if src.id == dst.id:
+        raise ValidationFailed("to", "a transfer needs two different locations")
+    transfer = Transfer(
+        number=org.next_code(uow, "transfer"), from_location_id=src.id, to_location_id=dst.id
+    )
+    uow.session.add(transfer)
+    uow.session.flush()
+    for i, line in enumerate(cmd.lines):
+        sku = catalog.sku_by_code(uow, line.sku, f"lines[{i}].sku")
+        taken = _take(
+            uow,
+            sku=sku,
+            location_id=src.id,
+            qty=line.qty,
+            batch=line.batch,
+            kind=model.MovementKind.transfer_out,
+            document=transfer.number,
+            reason=None,
+            field=f"lines[{i}]",
+        )
+        _transfer_in_transit(uow, sku.id, dst.id, line.qty)
+        for movement, expiry in taken:
+            uow.session.add(
+                TransferLine(
+                    transfer_id=transfer.id,
+                    sku_id=sku.id,
+                    batch=movement.batch,
+                    expiry=expiry,
+                    qty=-movement.qty,
+                )
+            )
+    uow.session.flush()
+    uow.emit(
+        "stock.transfer_sent",
+        {"id": transfer.id, "number": transfer.number, "from": src.id, "to": dst.id},
+    )
+    return transfer
+
+
+def get_transfer(uow: UnitOfWork, transfer_id: str) -> Transfer:
+    found = uow.session.scalars(select(Transfer).where(Transfer.id == transfer_id)).first()
+    if found is None:
+        raise NotFound(f"transfer {transfer_id} not found")
+    return found
+
+
+def list_transfers(
+    uow: UnitOfWork, status: str | None, after: str | None, limit: int
+) -> list[Transfer]:
+    query = select(Transfer).order_by(Transfer.id).limit(limit)
+    if status:
+        query = query.where(Transfer.status == status)
+    if after:
+        query = query.where(Transfer.id > after)
+    return list(uow.session.scalars(query).all())
+
+
+def transfer_lines(uow: UnitOfWork, transfer_id: str) -> list[TransferLine]:
+    query = select(TransferLine).where(TransferLine.transfer_id == transfer_id)
+    return list(uow.session.scalars(query.order_by(TransferLine.id)).all())
+
+
+def receive_transfer(uow: UnitOfWork, transfer_id: str) -> Transfer:
+    """The destination takes the goods in: in transit becomes on hand, once."""
+    transfer = get_transfer(uow, transfer_id)
+    resolve_location(uow, transfer.to_location_id, "to")  # the receiver must see it
+    if transfer.status != "in_transit":
+        raise Conflict(f"transfer is already {transfer.status}", field="status")
+    for i, line in enumerate(transfer_lines(uow, transfer.id)):
+        sku = catalog.get_sku(uow, line.sku_id)
+        _transfer_in_transit(uow, sku.id, transfer.to_location_id, -line.qty)
+        _post(
+            uow,
+            sku=sku,
+            location_id=transfer.to_location_id,
+            batch=line.batch,
+            expiry=line.expiry,
+            delta=line.qty,
+            kind=model.MovementKind.transfer_in,
+            document=transfer.number,
+            reason=None,
+            field=f"lines[{i}]",
+        )
+    transfer.status, transfer.received_at = "received", utcnow()
+    uow.emit("stock.transfer_received", {"id": transfer.id, "number": transfer.number})
+    return transfer
 
 
 # --- reservations (库存锁定) -----------------------------------------------------------

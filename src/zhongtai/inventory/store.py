@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhongtai.platform.db import Base, id_column
@@ -106,3 +106,27 @@ class StockMovement(DataScoped, Base):
     document: Mapped[str] = mapped_column(String(40))
     actor_id: Mapped[str] = mapped_column(String(26), default="")
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Transfer(TenantScoped, Base):
+    """调拨: stock sent from one location to another, in transit until received."""
+
+    __tablename__ = "transfer"
+    __table_args__ = (UniqueConstraint("tenant_id", "number"),)
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    number: Mapped[str] = mapped_column(String(40))
+    from_location_id: Mapped[str] = mapped_column(String(26))
+    to_location_id: Mapped[str] = mapped_column(String(26))
+    status: Mapped[str] = mapped_column(String(12), default="in_transit")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[datetime | None] = mapped_column()
+
+
+class TransferLine(TenantScoped, Base):
+    __tablename__ = "transfer_line"
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    transfer_id: Mapped[str] = mapped_column(ForeignKey("transfer.id"), index=True)
+    sku_id: Mapped[str] = mapped_column(String(26))
+    batch: Mapped[str] = mapped_column(String(40), default="")
+    expiry: Mapped[date | None] = mapped_column()
+    qty: Mapped[int] = mapped_column(BigInteger)
