@@ -14,6 +14,7 @@ from zhongtai.demo_catalog import FAMILIES, catalog_rows
 from zhongtai.inventory import service as inventory
 from zhongtai.inventory.model import LocationType
 from zhongtai.inventory.schemas import (
+    CountIn,
     LocationIn,
     ReceiptIn,
     ReceiptLine,
@@ -116,6 +117,8 @@ def _opening_stock(uow: UnitOfWork, rows: list[dict[str, str]]) -> None:
         lines=[ReserveLine(sku=codes[0], qty=2, location="SH01")],
     )
     inventory.reserve(uow, hold)
+    # A shelf count under way at the Pudong store.
+    inventory.open_count(uow, CountIn(location="SH02"))
     # Replenishment of the front warehouse from the DC, still on the road.
     inventory.send_transfer(
         uow,

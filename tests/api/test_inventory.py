@@ -340,3 +340,97 @@ def test_transfers_go_through_transit_first_expiry_first(
     )
     assert too_many.status_code == 409 and too_many.json()["field"] == "lines[0].qty"
     assert _availability(client, tenant, "INV-T")["DC-EAST"]["on_hand"] == 3
+
+
+def test_counts_post_variance_once_and_ignore_later_movements(
+    client: TestClient, tenant: Tenant
+) -> None:
+    _sku(client, tenant, "INV-K")
+    client.post(
+        "/v1/stock/receipts",
+        headers=tenant.admin,
+        json={"location": "SH02", "lines": [{"sku": "INV-K", "qty": 20}]},
+    )
+    count = client.post("/v1/stock/counts", headers=tenant.admin, json={"location": "SH02"})
+    assert count.status_code == 201
+    url = f"/v1/stock/counts/{count.json()['id']}"
+    counted = client.post(
+        f"{url}/lines", headers=tenant.admin, json={"lines": [{"sku": "INV-K", "counted": 17}]}
+    )
+    assert counted.json()["lines"][0]["system_qty"] == 20
+    # A sale-like movement after the shelf was counted is not variance.
+    client.post(
+        "/v1/stock/adjustments",
+        headers=tenant.admin,
+        json={"location": "SH02", "reason": "damage", "lines": [{"sku": "INV-K", "qty": -5}]},
+    )
+    posted = client.post(f"{url}/post", headers=tenant.admin)
+    assert posted.status_code == 200 and posted.json()["status"] == "posted"
+    assert _availability(client, tenant, "INV-K")["SH02"]["on_hand"] == 12  # 20 - 5 - 3
+    again = client.post(f"{url}/post", headers=tenant.admin)
+    assert again.status_code == 409 and again.json()["field"] == "status"
+    late = client.post(
+        f"{url}/lines", headers=tenant.admin, json={"lines": [{"sku": "INV-K", "counted": 1}]}
+    )
+    assert late.status_code == 409
+    ledger = client.get("/v1/stock/movements", headers=tenant.admin, params={"sku": "INV-K"})
+    assert [(m["kind"], m["qty"]) for m in ledger.json()][-1] == ("count_variance", -3)
+
+
+def test_handheld_counts_by_barcode(client: TestClient, tenant: Tenant) -> None:
+    from zhongtai.catalog.barcodes import ean13
+
+    code = ean13("690000777001")
+    resp = client.post(
+        "/v1/products",
+        headers=tenant.admin,
+        json={
+            "code": "INV-PDA",
+            "name": "pda",
+            "category": "inv",
+            "skus": [{"code": "INV-PDA", "barcode": code}],
+        },
+    )
+    assert resp.status_code == 201
+    count = client.post("/v1/stock/counts", headers=tenant.admin, json={"location": "SH01"}).json()
+    scanned = client.post(
+        f"/v1/stock/counts/{count['id']}/lines",
+        headers=tenant.admin,
+        json={"lines": [{"sku": code, "counted": 4}]},
+    )
+    assert scanned.status_code == 200 and scanned.json()["lines"][0]["counted"] == 4
+    bad = client.post(
+        f"/v1/stock/counts/{count['id']}/lines",
+        headers=tenant.admin,
+        json={"lines": [{"sku": "NOTHING", "counted": 1}]},
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "lines[0].sku"
+    client.post(f"/v1/stock/counts/{count['id']}/post", headers=tenant.admin)
+    assert _availability(client, tenant, "INV-PDA")["SH01"]["on_hand"] == 4
+
+
+def test_expiring_batches_are_listed_soonest_first(client: TestClient, tenant: Tenant) -> None:
+    _sku(client, tenant, "INV-E")
+    days = [40, 5, 12]
+    client.post(
+        "/v1/stock/receipts",
+        headers=tenant.admin,
+        json={
+            "location": "SH01",
+            "lines": [
+                {
+                    "sku": "INV-E",
+                    "qty": 3,
+                    "batch": f"E{d}",
+                    "expiry": (date.today() + timedelta(days=d)).isoformat(),
+                }
+                for d in days
+            ],
+        },
+    )
+    alerts = client.get(
+        "/v1/stock/expiring", headers=tenant.admin, params={"within_days": 30}
+    ).json()
+    mine = [a for a in alerts if a["batch"].startswith("E")]
+    assert [a["batch"] for a in mine] == ["E5", "E12"]
+    assert 4 <= mine[0]["days_left"] <= 5

@@ -13,6 +13,11 @@ from zhongtai.inventory.model import ReservationStatus
 from zhongtai.inventory.schemas import (
     AdjustmentIn,
     AvailabilityOut,
+    CountIn,
+    CountLineOut,
+    CountLinesIn,
+    CountOut,
+    ExpiringOut,
     LocationIn,
     LocationOut,
     LocationPatch,
@@ -209,3 +214,54 @@ def receive_transfer(
     transfer_id: IdPath, ctx: Ctx = Depends(writer("stock:write"))
 ) -> JSONResponse:
     return ctx.mutate(lambda uow: _transfer(uow, service.receive_transfer(uow, transfer_id)))
+
+
+def _count(uow: UnitOfWork, c: object) -> CountOut:
+    out = CountOut.model_validate(c)
+    out.lines = [CountLineOut.model_validate(x) for x in service.count_lines(uow, out.id)]
+    return out
+
+
+@router.post("/stock/counts", status_code=201, response_model=CountOut)
+def open_count(body: CountIn, ctx: Ctx = Depends(writer("stock:write"))) -> JSONResponse:
+    """盘点: open a stock count for a location (optionally one category)."""
+    return ctx.mutate(lambda uow: _count(uow, service.open_count(uow, body)), status_code=201)
+
+
+@router.get("/stock/counts", response_model=list[CountOut])
+def list_counts(
+    status: Annotated[Literal["open", "posted"] | None, Query()] = None,
+    ctx: Ctx = Depends(reader("stock:read")),
+) -> list[CountOut]:
+    with ctx.read() as uow:
+        return [_count(uow, c) for c in service.list_counts(uow, status)]
+
+
+@router.get("/stock/counts/{count_id}", response_model=CountOut)
+def get_count(count_id: IdPath, ctx: Ctx = Depends(reader("stock:read"))) -> CountOut:
+    with ctx.read() as uow:
+        return _count(uow, service.get_count(uow, count_id))
+
+
+@router.post("/stock/counts/{count_id}/lines", response_model=CountOut)
+def record_counts(
+    count_id: IdPath, body: CountLinesIn, ctx: Ctx = Depends(writer("stock:write"))
+) -> JSONResponse:
+    """Record counted quantities by SKU code or scanned barcode (handheld PDA flow)."""
+    return ctx.mutate(lambda uow: _count(uow, service.record_counts(uow, count_id, body)))
+
+
+@router.post("/stock/counts/{count_id}/post", response_model=CountOut)
+def post_count(count_id: IdPath, ctx: Ctx = Depends(writer("stock:write"))) -> JSONResponse:
+    """Post the variances as count_variance ledger rows; a count posts once."""
+    return ctx.mutate(lambda uow: _count(uow, service.post_count(uow, count_id)))
+
+
+@router.get("/stock/expiring", response_model=list[ExpiringOut])
+def expiring(
+    within_days: Annotated[int, Query(ge=0, le=3650)] = 30,
+    ctx: Ctx = Depends(reader("stock:read")),
+) -> list[ExpiringOut]:
+    """临期预警: batches on hand expiring within `within_days` days, soonest first."""
+    with ctx.read() as uow:
+        return service.expiring(uow, within_days)

@@ -175,3 +175,46 @@ class TransferOut(BaseModel):
     created_at: datetime
     received_at: datetime | None
     lines: list[TransferLineOut] = Field(default_factory=list)
+
+
+class CountIn(BaseModel):
+    location: LocationRef
+    category_id: Id | None = Field(None, description="Count only this category's SKUs")
+
+
+class CountLineIn(BaseModel):
+    sku: LongCode = Field(description="SKU code, or a scanned barcode from a PDA")
+    counted: int = Field(ge=0, le=10**9)
+
+
+class CountLinesIn(BaseModel):
+    lines: list[CountLineIn] = Field(min_length=1, max_length=2000)
+
+
+class CountLineOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    sku_id: str
+    counted: int
+    system_qty: int
+    counted_at: datetime
+
+
+class CountOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    number: str
+    location_id: str
+    category_id: str | None
+    status: str
+    opened_at: datetime
+    posted_at: datetime | None
+    lines: list[CountLineOut] = Field(default_factory=list)
+
+
+class ExpiringOut(BaseModel):
+    sku_id: str
+    location_id: str
+    batch: str
+    expiry: date
+    on_hand: int
+    days_left: int

@@ -15,6 +15,9 @@ from zhongtai.inventory import model
 from zhongtai.inventory.schemas import (
     AdjustmentIn,
     AvailabilityOut,
+    CountIn,
+    CountLinesIn,
+    ExpiringOut,
     LocationIn,
     LocationOut,
     LocationPatch,
@@ -27,6 +30,8 @@ from zhongtai.inventory.store import (
     Reservation,
     ReservationLine,
     StockBatch,
+    StockCount,
+    StockCountLine,
     StockLevel,
     StockMovement,
     Transfer,
@@ -521,6 +526,144 @@ def receive_transfer(uow: UnitOfWork, transfer_id: str) -> Transfer:
     transfer.status, transfer.received_at = "received", utcnow()
     uow.emit("stock.transfer_received", {"id": transfer.id, "number": transfer.number})
     return transfer
+
+
+# --- stock counts (盘点) and expiry -----------------------------------------------------
+
+
+def open_count(uow: UnitOfWork, cmd: CountIn) -> StockCount:
+    _unit, loc = resolve_location(uow, cmd.location)
+    if cmd.category_id:
+        catalog.get_category(uow, cmd.category_id)
+    count = StockCount(
+        number=org.next_code(uow, "stock_count"), location_id=loc.id, category_id=cmd.category_id
+    )
+    uow.session.add(count)
+    uow.session.flush()
+    uow.emit("stock.count_opened", {"id": count.id, "number": count.number})
+    return count
+
+
+def get_count(uow: UnitOfWork, count_id: str) -> StockCount:
+    found = uow.session.scalars(select(StockCount).where(StockCount.id == count_id)).first()
+    if found is None:
+        raise NotFound(f"stock count {count_id} not found")
+    return found
+
+
+def list_counts(uow: UnitOfWork, status: str | None) -> list[StockCount]:
+    query = select(StockCount).order_by(StockCount.id)
+    if status:
+        query = query.where(StockCount.status == status)
+    return list(uow.session.scalars(query).all())
+
+
+def count_lines(uow: UnitOfWork, count_id: str) -> list[StockCountLine]:
+    query = select(StockCountLine).where(StockCountLine.count_id == count_id)
+    return list(uow.session.scalars(query.order_by(StockCountLine.id)).all())
+
+
+def _sku_for_count(uow: UnitOfWork, code: str, field: str) -> Sku:
+    """A SKU code, or a barcode scanned by a handheld (PDA)."""
+    found = uow.session.scalars(select(Sku).where(Sku.code == code)).first()
+    if found is not None:
+        return found
+    try:
+        return catalog.get_sku(uow, catalog.scan(uow, code).sku.id)
+    except (NotFound, ValidationFailed) as exc:
+        raise ValidationFailed(field, f"unknown SKU or barcode {code}") from exc
+
+
+def record_counts(uow: UnitOfWork, count_id: str, cmd: CountLinesIn) -> StockCount:
+    """Record counted quantities (again for a SKU: the latest count wins), each with the
+    system's on-hand at that moment."""
+    count = get_count(uow, count_id)
+    if count.status != "open":
+        raise Conflict(f"stock count is {count.status}", field="status")
+    existing = {line.sku_id: line for line in count_lines(uow, count.id)}
+    for i, line in enumerate(cmd.lines):
+        sku = _sku_for_count(uow, line.sku, f"lines[{i}].sku")
+        if count.category_id:
+            product = catalog.get_product(uow, sku.product_id)
+            if product.category_id != count.category_id:
+                raise ValidationFailed(f"lines[{i}].sku", "not in this count's category")
+        system_qty = locked_level(uow, sku.id, count.location_id).on_hand
+        row = existing.get(sku.id)
+        if row is None:
+            row = StockCountLine(count_id=count.id, sku_id=sku.id, counted=0, system_qty=0)
+            uow.session.add(row)
+            existing[sku.id] = row
+        row.counted, row.system_qty, row.counted_at = line.counted, system_qty, utcnow()
+    uow.session.flush()
+    return count
+
+
+def post_count(uow: UnitOfWork, count_id: str) -> StockCount:
+    """Post the variances as count_variance movements, once."""
+    count = get_count(uow, count_id)
+    if count.status != "open":
+        raise Conflict(f"stock count is already {count.status}", field="status")
+    for i, line in enumerate(count_lines(uow, count.id)):
+        variance = line.counted - line.system_qty
+        if variance == 0:
+            continue
+        sku = catalog.get_sku(uow, line.sku_id)
+        kind = model.MovementKind.count_variance
+        if variance > 0:
+            _post(
+                uow,
+                sku=sku,
+                location_id=count.location_id,
+                batch="",
+                expiry=None,
+                delta=variance,
+                kind=kind,
+                document=count.number,
+                reason="count_surplus",
+                field=f"lines[{i}]",
+            )
+        else:
+            _take(
+                uow,
+                sku=sku,
+                location_id=count.location_id,
+                qty=-variance,
+                batch=None,
+                kind=kind,
+                document=count.number,
+                reason="count_deficit",
+                field=f"lines[{i}]",
+            )
+    count.status, count.posted_at = "posted", utcnow()
+    uow.emit("stock.count_posted", {"id": count.id, "number": count.number})
+    return count
+
+
+def expiring(uow: UnitOfWork, within_days: int) -> list[ExpiringOut]:
+    """临期预警: batches on hand that expire within the next `within_days` days, soonest
+    first (already expired ones included, with negative days left)."""
+    today = _local_today(uow)
+    query = (
+        select(StockBatch)
+        .where(
+            StockBatch.on_hand > 0,
+            StockBatch.expiry.is_not(None),
+            StockBatch.expiry <= today + timedelta(days=within_days),
+        )
+        .order_by(StockBatch.expiry, StockBatch.sku_id)
+    )
+    return [
+        ExpiringOut(
+            sku_id=b.sku_id,
+            location_id=b.location_id,
+            batch=b.batch,
+            expiry=b.expiry,
+            on_hand=b.on_hand,
+            days_left=(b.expiry - today).days,
+        )
+        for b in uow.session.scalars(query)
+        if b.expiry is not None
+    ]
 
 
 # --- reservations (库存锁定) -----------------------------------------------------------

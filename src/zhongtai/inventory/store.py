@@ -130,3 +130,32 @@ class TransferLine(TenantScoped, Base):
     batch: Mapped[str] = mapped_column(String(40), default="")
     expiry: Mapped[date | None] = mapped_column()
     qty: Mapped[int] = mapped_column(BigInteger)
+
+
+class StockCount(DataScoped, Base):
+    """盘点: a stock count at one location, optionally of one category."""
+
+    __tablename__ = "stock_count"
+    __table_args__ = (UniqueConstraint("tenant_id", "number"),)
+    scope_attribute: ClassVar[str] = "location_id"
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    number: Mapped[str] = mapped_column(String(40))
+    location_id: Mapped[str] = mapped_column(String(26))
+    category_id: Mapped[str | None] = mapped_column(String(26))
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    posted_at: Mapped[datetime | None] = mapped_column()
+
+
+class StockCountLine(TenantScoped, Base):
+    """A counted quantity with the system's on-hand at the moment it was counted: goods
+    sold or received after that moment are not variance."""
+
+    __tablename__ = "stock_count_line"
+    __table_args__ = (UniqueConstraint("count_id", "sku_id"),)
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    count_id: Mapped[str] = mapped_column(ForeignKey("stock_count.id"), index=True)
+    sku_id: Mapped[str] = mapped_column(String(26))
+    counted: Mapped[int] = mapped_column(BigInteger)
+    system_qty: Mapped[int] = mapped_column(BigInteger)
+    counted_at: Mapped[datetime] = mapped_column(default=utcnow)

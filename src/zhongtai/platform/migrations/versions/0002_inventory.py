@@ -1,8 +1,8 @@
-"""inventory: locations, levels, batches, ledger, reservations, transfers
+"""inventory: locations, levels, batches, ledger, reservations, transfers, counts
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-25 11:05:23.432788
+Create Date: 2026-11-25 11:08:12.912006
 """
 
 from collections.abc import Sequence
@@ -47,6 +47,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "tenant_id", "sku_id", "location_id", "batch", name=op.f("pk_stock_batch")
         ),
+    )
+    op.create_table(
+        "stock_count",
+        sa.Column("id", sa.String(length=26), nullable=False),
+        sa.Column("number", sa.String(length=40), nullable=False),
+        sa.Column("location_id", sa.String(length=26), nullable=False),
+        sa.Column("category_id", sa.String(length=26), nullable=True),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("opened_at", zhongtai.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("posted_at", zhongtai.platform.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("tenant_id", sa.String(length=26), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_stock_count")),
+        sa.UniqueConstraint("tenant_id", "number", name=op.f("uq_stock_count_tenant_id_number")),
     )
     op.create_table(
         "stock_level",
@@ -132,6 +145,26 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "stock_count_line",
+        sa.Column("id", sa.String(length=26), nullable=False),
+        sa.Column("count_id", sa.String(length=26), nullable=False),
+        sa.Column("sku_id", sa.String(length=26), nullable=False),
+        sa.Column("counted", sa.BigInteger(), nullable=False),
+        sa.Column("system_qty", sa.BigInteger(), nullable=False),
+        sa.Column("counted_at", zhongtai.platform.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=26), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["count_id"], ["stock_count.id"], name=op.f("fk_stock_count_line_count_id_stock_count")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_stock_count_line")),
+        sa.UniqueConstraint("count_id", "sku_id", name=op.f("uq_stock_count_line_count_id_sku_id")),
+    )
+    with op.batch_alter_table("stock_count_line", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_stock_count_line_count_id"), ["count_id"], unique=False
+        )
+
+    op.create_table(
         "transfer_line",
         sa.Column("id", sa.String(length=26), nullable=False),
         sa.Column("transfer_id", sa.String(length=26), nullable=False),
@@ -159,6 +192,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_transfer_line_transfer_id"))
 
     op.drop_table("transfer_line")
+    with op.batch_alter_table("stock_count_line", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_stock_count_line_count_id"))
+
+    op.drop_table("stock_count_line")
     with op.batch_alter_table("reservation_line", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_reservation_line_reservation_id"))
         batch_op.drop_index("ix_reservation_line_lapse")
@@ -171,6 +208,7 @@ def downgrade() -> None:
 
     op.drop_table("stock_movement")
     op.drop_table("stock_level")
+    op.drop_table("stock_count")
     op.drop_table("stock_batch")
     with op.batch_alter_table("reservation", schema=None) as batch_op:
         batch_op.drop_index("ix_reservation_due")
