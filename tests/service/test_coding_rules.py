@@ -59,7 +59,7 @@ def test_mixed_commits_and_rollbacks_under_concurrency_stay_gap_free(
     db: Database, tenant: Tenant
 ) -> None:
     def worker(i: int) -> str | None:
-        return _take(db, tenant.id, "transfer", rollback=i % 3 == 0)
+        return _take(db, tenant.id, "gap_check", rollback=i % 3 == 0)
 
     with ThreadPoolExecutor(6) as pool:
         codes = [c for c in pool.map(worker, range(60)) if c]
