@@ -35,10 +35,12 @@ test: lint
 bench: $(VENV)/.installed
 	$(BIN)/zhongtai bench foundation
 	$(BIN)/zhongtai bench catalog
+	$(BIN)/zhongtai bench inventory
 
 bench-quick: $(VENV)/.installed
 	$(BIN)/zhongtai bench foundation --quick
 	$(BIN)/zhongtai bench catalog --quick
+	$(BIN)/zhongtai bench inventory --quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
