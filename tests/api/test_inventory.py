@@ -434,3 +434,40 @@ def test_expiring_batches_are_listed_soonest_first(client: TestClient, tenant: T
     mine = [a for a in alerts if a["batch"].startswith("E")]
     assert [a["batch"] for a in mine] == ["E5", "E12"]
     assert 4 <= mine[0]["days_left"] <= 5
+
+
+def test_offline_sales_record_an_oversell_online_sales_refuse(
+    client: TestClient, tenant: Tenant
+) -> None:
+    _sku(client, tenant, "INV-POS")
+    client.post(
+        "/v1/stock/receipts",
+        headers=tenant.admin,
+        json={"location": "SH01", "lines": [{"sku": "INV-POS", "qty": 3}]},
+    )
+    online = client.post(
+        "/v1/stock/sales",
+        headers=tenant.admin,
+        json={"location": "SH01", "reference": "T-1", "lines": [{"sku": "INV-POS", "qty": 5}]},
+    )
+    assert online.status_code == 409 and online.json()["field"] == "lines[0].qty"
+    offline = client.post(
+        "/v1/stock/sales",
+        headers=tenant.admin,
+        json={
+            "location": "SH01",
+            "reference": "T-2",
+            "offline": True,
+            "lines": [{"sku": "INV-POS", "qty": 5}],
+        },
+    )
+    assert offline.status_code == 201, offline.text
+    row = _availability(client, tenant, "INV-POS")["SH01"]
+    assert (row["on_hand"], row["available"]) == (-2, 0)
+    events = client.get(
+        "/v1/events", headers=tenant.admin, params={"type": "stock.oversold", "limit": 500}
+    ).json()
+    mine = [e for e in events if e["payload"]["sku"] == "INV-POS"]
+    assert mine and mine[-1]["payload"]["shortfall"] == 2
+    ledger = client.get("/v1/stock/movements", headers=tenant.admin, params={"sku": "INV-POS"})
+    assert sum(m["qty"] for m in ledger.json()) == -2

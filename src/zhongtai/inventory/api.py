@@ -27,6 +27,7 @@ from zhongtai.inventory.schemas import (
     ReservationLineOut,
     ReservationOut,
     ReserveIn,
+    SaleIn,
     StockDocumentOut,
     TransferIn,
     TransferLineOut,
@@ -101,6 +102,17 @@ def adjust(body: AdjustmentIn, ctx: Ctx = Depends(writer("stock:write"))) -> JSO
 
     def work(uow: UnitOfWork) -> StockDocumentOut:
         return _document(service.adjust(uow, body))  # type: ignore[arg-type]
+
+    return ctx.mutate(work, status_code=201)
+
+
+@router.post("/stock/sales", status_code=201, response_model=StockDocumentOut)
+def sell(body: SaleIn, ctx: Ctx = Depends(writer("stock:write"))) -> JSONResponse:
+    """A POS sale taken off the shelf. `offline: true` for sales made while the POS had no
+    connection: recorded even if stock is short, with a `stock.oversold` event."""
+
+    def work(uow: UnitOfWork) -> StockDocumentOut:
+        return _document(service.sell(uow, body))  # type: ignore[arg-type]
 
     return ctx.mutate(work, status_code=201)
 

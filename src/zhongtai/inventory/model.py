@@ -51,12 +51,13 @@ class StockRuleError(ValueError):
         self.field = field
 
 
-def move(balance: Balance, delta: int) -> Balance:
-    """On hand after a movement; stock already promised to reservations stays covered."""
+def move(balance: Balance, delta: int, *, allow_short: bool = False) -> Balance:
+    """On hand after a movement; stock already promised to reservations stays covered,
+    unless the goods are already gone (`allow_short`: an offline POS sale synced late)."""
     if delta == 0:
         raise StockRuleError("qty", "must not be zero")
     after = balance.on_hand + delta
-    if delta < 0 and after < balance.reserved:
+    if delta < 0 and after < balance.reserved and not allow_short:
         raise StockRuleError("qty", f"only {balance.on_hand - balance.reserved} unreserved on hand")
     return Balance(after, balance.reserved, balance.in_transit, balance.safety_stock)
 
@@ -67,6 +68,11 @@ def check_batch(batch: str | None, expiry: date | None, today: date, *, required
         raise StockRuleError("batch", "batch and expiry are required for this SKU")
     if expiry is not None and expiry < today:
         raise StockRuleError("expiry", f"batch expired on {expiry.isoformat()}")
+
+
+def shortfall(balance: Balance) -> int:
+    """Units promised or sold beyond what is on hand: an oversell to resolve."""
+    return max(0, balance.reserved - balance.on_hand, -balance.on_hand)
 
 
 def fefo(

@@ -218,3 +218,20 @@ class ExpiringOut(BaseModel):
     expiry: date
     on_hand: int
     days_left: int
+
+
+class SaleLine(BaseModel):
+    sku: LongCode
+    qty: Qty
+    batch: Batch | None = None
+
+
+class SaleIn(BaseModel):
+    location: LocationRef
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="The POS ticket number"
+    )
+    offline: bool = Field(
+        False, description="Made while the POS was offline: recorded even if stock is short"
+    )
+    lines: list[SaleLine] = Field(min_length=1, max_length=500)

@@ -23,6 +23,7 @@ from zhongtai.inventory.schemas import (
     LocationPatch,
     ReceiptIn,
     ReserveIn,
+    SaleIn,
     TransferIn,
 )
 from zhongtai.inventory.store import (
@@ -214,6 +215,7 @@ def _post(
     document: str,
     reason: str | None,
     field: str,
+    allow_short: bool = False,
 ) -> StockMovement:
     """Change on-hand stock and write its ledger row, in the caller's transaction."""
     level = locked_level(uow, sku.id, location_id)
@@ -228,8 +230,8 @@ def _post(
         .execution_options(populate_existing=True)
     ).one()
     try:
-        after = model.move(_level_balance(uow, level), delta)
-        model.move(model.Balance(lot.on_hand), delta)
+        after = model.move(_level_balance(uow, level), delta, allow_short=allow_short)
+        model.move(model.Balance(lot.on_hand), delta, allow_short=allow_short)
     except model.StockRuleError as exc:
         raise InsufficientStock(str(exc), field=f"{field}.qty") from exc
     level.on_hand += delta
@@ -259,6 +261,9 @@ def _post(
     uow.emit("stock.changed", payload)
     if delta < 0 and after.available <= level.safety_stock:
         uow.emit("stock.low", payload)
+    if short := model.shortfall(after):
+        # Goods sold offline that the system had promised or did not have: 线下超卖.
+        uow.emit("stock.oversold", {**payload, "shortfall": short})
     return movement
 
 
@@ -273,9 +278,11 @@ def _take(
     document: str,
     reason: str | None,
     field: str,
+    allow_short: bool = False,
 ) -> list[tuple[StockMovement, date | None]]:
     """Take `qty` out: from the named batch, or first-expiry-first-out (先到期先出) over
-    the batches on hand when none is named."""
+    the batches on hand when none is named. With `allow_short` (goods already gone) what
+    no batch covers is taken from the untracked batch, below zero."""
     if batch is not None:
         lots: list[tuple[str, date | None, int]] = [(batch, None, qty)]
     else:
@@ -286,10 +293,13 @@ def _take(
                 StockBatch.on_hand > 0,
             )
         ).all()
-        plan = model.fefo([(b, e, q) for b, e, q in rows], qty)
-        if plan is None:
-            on_hand = sum(q for _b, _e, q in rows)
+        lots_on_hand = [(b, e, q) for b, e, q in rows]
+        plan = model.fefo(lots_on_hand, qty)
+        on_hand = sum(q for _b, _e, q in rows)
+        if plan is None and not allow_short:
             raise InsufficientStock(f"only {on_hand} on hand", field=f"{field}.qty")
+        if plan is None:
+            plan = (model.fefo(lots_on_hand, on_hand) or []) + [("", None, qty - on_hand)]
         lots = plan
     return [
         (
@@ -304,6 +314,7 @@ def _take(
                 document=document,
                 reason=reason,
                 field=field,
+                allow_short=allow_short,
             ),
             expiry,
         )
@@ -385,6 +396,30 @@ def adjust(uow: UnitOfWork, cmd: AdjustmentIn) -> tuple[str, str, list[StockMove
         )
     uow.session.flush()
     return document, unit.code, moves
+
+
+def sell(uow: UnitOfWork, cmd: SaleIn) -> tuple[str, str, list[StockMovement]]:
+    """A store sale from the POS, first-expiry-first-out. An offline sale synced late is
+    recorded even when stock is short (the goods are gone) and raises stock.oversold."""
+    unit, loc = resolve_location(uow, cmd.location)
+    moves: list[StockMovement] = []
+    for i, line in enumerate(cmd.lines):
+        sku = catalog.sku_by_code(uow, line.sku, f"lines[{i}].sku")
+        taken = _take(
+            uow,
+            sku=sku,
+            location_id=loc.id,
+            qty=line.qty,
+            batch=line.batch,
+            kind=model.MovementKind.sale,
+            document=cmd.reference,
+            reason="offline" if cmd.offline else None,
+            field=f"lines[{i}]",
+            allow_short=cmd.offline,
+        )
+        moves += [m for m, _expiry in taken]
+    uow.session.flush()
+    return cmd.reference, unit.code, moves
 
 
 def availability(uow: UnitOfWork, sku_code: str) -> list[AvailabilityOut]:
