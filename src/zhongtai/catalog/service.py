@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import select, update
 
 from zhongtai.catalog import barcodes, model
 from zhongtai.catalog.schemas import (
@@ -88,15 +88,8 @@ def weighed_format(settings: CatalogSettings) -> barcodes.WeighedFormat:
 # --- categories and brands ------------------------------------------------------------
 
 
-def _one(uow: UnitOfWork, query: Select[T], what: str) -> T:
-    row = uow.session.scalars(query).first()
-    if row is None:
-        raise NotFound(f"{what} not found")
-    return row
-
-
 def get_category(uow: UnitOfWork, category_id: str) -> Category:
-    return _one(uow, select(Category).where(Category.id == category_id), f"category {category_id}")
+    return uow.one(select(Category).where(Category.id == category_id), f"category {category_id}")
 
 
 def _specs(raw: Iterable[dict[str, Any]]) -> list[model.AttributeSpec]:
@@ -369,11 +362,11 @@ def create_product(uow: UnitOfWork, cmd: ProductIn) -> Product:
 
 
 def get_product(uow: UnitOfWork, product_id: str) -> Product:
-    return _one(uow, select(Product).where(Product.id == product_id), f"product {product_id}")
+    return uow.one(select(Product).where(Product.id == product_id), f"product {product_id}")
 
 
 def get_sku(uow: UnitOfWork, sku_id: str) -> Sku:
-    return _one(uow, select(Sku).where(Sku.id == sku_id), f"SKU {sku_id}")
+    return uow.one(select(Sku).where(Sku.id == sku_id), f"SKU {sku_id}")
 
 
 def sku_by_code(uow: UnitOfWork, code: str, field: str = "sku") -> Sku:

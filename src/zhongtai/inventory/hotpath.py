@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import Connection, bindparam, func, insert, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from zhongtai.inventory import model
 from zhongtai.inventory.store import Reservation, ReservationLine, StockLevel
-from zhongtai.platform.db import Base, Database
+from zhongtai.platform.db import Base, Database, dialect_insert
 from zhongtai.platform.ids import new_id, utcnow
 from zhongtai.platform.outbox import OutboxEvent
 
@@ -111,7 +110,7 @@ def _lock_all(conn: Connection, dialect: str, keys: list[Key]) -> dict[Key, mode
     """Make missing levels, lock every level of the batch in key order (so batches from
     several processes cannot deadlock), and read their balances net of lapsed holds: three
     statements however many levels the batch touches."""
-    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert_ = dialect_insert(dialect)
     now = utcnow()
     missing = [
         {

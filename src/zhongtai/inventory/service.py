@@ -7,7 +7,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from zhongtai.catalog import service as catalog
 from zhongtai.catalog.store import Sku
@@ -42,7 +41,7 @@ from zhongtai.org import service as org
 from zhongtai.org.model import UnitKind
 from zhongtai.org.schemas import OrgUnitIn
 from zhongtai.org.store import OrgUnit
-from zhongtai.platform.db import Database
+from zhongtai.platform.db import Database, dialect_insert
 from zhongtai.platform.errors import Conflict, NotFound, ValidationFailed
 from zhongtai.platform.ids import utcnow
 from zhongtai.platform.tenancy import scope_session
@@ -152,7 +151,7 @@ def serving(uow: UnitOfWork, lat: float, lng: float) -> list[LocationOut]:
 
 
 def _upsert(uow: UnitOfWork, cls: type[StockLevel] | type[StockBatch], **key: Any) -> None:
-    insert = postgresql.insert if uow.db.dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(uow.db.dialect)
     uow.session.execute(
         insert(cls).values(tenant_id=uow.tenant_id, on_hand=0, **key).on_conflict_do_nothing()
     )
@@ -244,7 +243,7 @@ def _post(
         qty=delta,
         reason=reason,
         document=document,
-        actor_id=uow.principal.actor_id if uow.principal else "system",
+        actor_id=uow.actor_id,
     )
     uow.session.add(movement)
     payload = {
@@ -515,10 +514,7 @@ def send_transfer(uow: UnitOfWork, cmd: TransferIn) -> Transfer:
 
 
 def get_transfer(uow: UnitOfWork, transfer_id: str) -> Transfer:
-    found = uow.session.scalars(select(Transfer).where(Transfer.id == transfer_id)).first()
-    if found is None:
-        raise NotFound(f"transfer {transfer_id} not found")
-    return found
+    return uow.get(Transfer, transfer_id, "transfer")
 
 
 def list_transfers(
@@ -580,10 +576,7 @@ def open_count(uow: UnitOfWork, cmd: CountIn) -> StockCount:
 
 
 def get_count(uow: UnitOfWork, count_id: str) -> StockCount:
-    found = uow.session.scalars(select(StockCount).where(StockCount.id == count_id)).first()
-    if found is None:
-        raise NotFound(f"stock count {count_id} not found")
-    return found
+    return uow.get(StockCount, count_id, "stock count")
 
 
 def list_counts(uow: UnitOfWork, status: str | None) -> list[StockCount]:
@@ -721,7 +714,7 @@ def reserve(uow: UnitOfWork, cmd: ReserveIn) -> Reservation:
         channel=cmd.channel,
         status=model.ReservationStatus.active.value,
         expires_at=utcnow() + timedelta(seconds=cmd.ttl_seconds),
-        actor_id=uow.principal.actor_id if uow.principal else "system",
+        actor_id=uow.actor_id,
     )
     uow.session.add(reservation)
     uow.session.flush()

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from zhongtai.org import model
@@ -36,7 +34,7 @@ from zhongtai.org.store import (
     Tenant,
 )
 from zhongtai.platform.config import Settings
-from zhongtai.platform.db import Base, Database
+from zhongtai.platform.db import Database, dialect_insert
 from zhongtai.platform.errors import (
     Conflict,
     Forbidden,
@@ -51,18 +49,6 @@ from zhongtai.platform.tenancy import scope_session
 from zhongtai.platform.uow import UnitOfWork
 
 ROOT_CODE = "HQ"
-
-
-T = TypeVar("T", bound=Base)
-
-
-def _get(session: Session, cls: type[T], id_: str, what: str) -> T:
-    """Load by id through the scoped session: another tenant's row is simply not found."""
-    id_column: Any = cls.id  # type: ignore[attr-defined]
-    row = session.scalars(select(cls).where(id_column == id_)).first()
-    if row is None:
-        raise NotFound(f"{what} {id_} not found")
-    return row
 
 
 # --- tenants -------------------------------------------------------------------------
@@ -240,7 +226,7 @@ def _new_unit(
 
 
 def create_unit(uow: UnitOfWork, cmd: OrgUnitIn) -> OrgUnit:
-    parent = _get(uow.session, OrgUnit, cmd.parent_id, "parent unit")
+    parent = uow.get(OrgUnit, cmd.parent_id, "parent unit")
     if not model.can_hold(model.UnitKind(parent.kind), cmd.kind):
         raise ValidationFailed("kind", f"a {parent.kind} cannot hold a {cmd.kind.value}")
     if uow.session.scalar(select(OrgUnit.id).where(OrgUnit.code == cmd.code)):
@@ -256,7 +242,7 @@ def list_units(uow: UnitOfWork) -> list[OrgUnit]:
 
 
 def get_unit(uow: UnitOfWork, unit_id: str) -> OrgUnit:
-    return _get(uow.session, OrgUnit, unit_id, "org unit")
+    return uow.get(OrgUnit, unit_id, "org unit")
 
 
 def update_unit(uow: UnitOfWork, unit_id: str, patch: OrgUnitPatch) -> OrgUnit:
@@ -294,7 +280,7 @@ def list_roles(uow: UnitOfWork) -> list[Role]:
 
 
 def get_role(uow: UnitOfWork, role_id: str) -> Role:
-    return _get(uow.session, Role, role_id, "role")
+    return uow.get(Role, role_id, "role")
 
 
 def update_role(uow: UnitOfWork, role_id: str, patch: RolePatch) -> Role:
@@ -360,7 +346,7 @@ def list_staff(uow: UnitOfWork) -> list[Staff]:
 
 
 def get_staff(uow: UnitOfWork, staff_id: str) -> Staff:
-    return _get(uow.session, Staff, staff_id, "staff")
+    return uow.get(Staff, staff_id, "staff")
 
 
 def update_staff(uow: UnitOfWork, staff_id: str, patch: StaffPatch) -> Staff:
@@ -419,7 +405,7 @@ def list_api_keys(uow: UnitOfWork) -> list[ApiKey]:
 
 
 def revoke_api_key(uow: UnitOfWork, key_id: str) -> ApiKey:
-    key = _get(uow.session, ApiKey, key_id, "API key")
+    key = uow.get(ApiKey, key_id, "API key")
     key.active = False
     uow.emit("api_key.revoked", {"id": key.id})
     return key
@@ -543,7 +529,7 @@ def list_rules(uow: UnitOfWork) -> list[model.CodingRule]:
 def _advance(session: Session, tenant_id: str, kind: str, period: str) -> int:
     """Take the next value in one statement; the row lock holds until the caller commits."""
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(dialect)
     first = insert(CodingSequence).values(
         tenant_id=tenant_id, kind=kind, period=period, last_value=1
     )

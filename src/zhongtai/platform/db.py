@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -54,6 +55,11 @@ class Base(DeclarativeBase):
 
 def id_column(**kwargs: Any) -> Mapped[str]:
     return mapped_column(String(26), **kwargs)
+
+
+def dialect_insert(dialect: str) -> Any:
+    """INSERT with ON CONFLICT for this database (PostgreSQL or SQLite share the syntax)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from zhongtai.platform import outbox
 from zhongtai.platform.db import Database
+from zhongtai.platform.errors import NotFound
 from zhongtai.platform.security import Principal
 from zhongtai.platform.tenancy import scope_session
+
+T = TypeVar("T")
 
 
 class UnitOfWork:
@@ -55,6 +59,24 @@ class UnitOfWork:
         self.session.rollback()
         self.session.close()
         self._session = None
+
+    @property
+    def actor_id(self) -> str:
+        """Who is acting, for ledgers and documents: the caller, or "system"."""
+        return self.principal.actor_id if self.principal else "system"
+
+    def one(self, query: Select[T], what: str) -> T:
+        """The first row of `query`, or 404. Queries are tenant-scoped, so another
+        tenant's row is simply not found."""
+        row = self.session.scalars(query).first()
+        if row is None:
+            raise NotFound(f"{what} not found")
+        return row
+
+    def get(self, cls: type[T], id_: str, what: str) -> T:
+        """A row by id within the caller's tenant and data scope, or 404."""
+        id_column: Any = cls.id  # type: ignore[attr-defined]
+        return self.one(select(cls).where(id_column == id_), f"{what} {id_}")
 
     def emit(self, type_: str, payload: dict[str, Any], version: int = 1) -> None:
         """Record a business event in this transaction (see platform.outbox)."""

@@ -17,7 +17,7 @@ from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from zhongtai.platform.db import Base, Database, id_column
-from zhongtai.platform.errors import Conflict, NotFound, ValidationFailed
+from zhongtai.platform.errors import Conflict, ValidationFailed
 from zhongtai.platform.ids import new_id, utcnow
 from zhongtai.platform.outbox import Event, OutboxEvent
 from zhongtai.platform.tenancy import TenantScoped, scope_session
@@ -207,13 +207,6 @@ def _check_url(url: str) -> None:
         raise ValidationFailed("url", "an absolute http(s) URL")
 
 
-def _get(session: Session, webhook_id: str) -> Webhook:
-    hook = session.scalar(select(Webhook).where(Webhook.id == webhook_id))
-    if hook is None:
-        raise NotFound(f"webhook {webhook_id} not found")
-    return hook
-
-
 def register(uow: UnitOfWork, url: str, event_types: list[str]) -> Webhook:
     _check_url(url)
     hook = Webhook(url=url, event_types=sorted(set(event_types)) or ["*"])
@@ -228,7 +221,7 @@ def list_webhooks(uow: UnitOfWork) -> list[Webhook]:
 
 
 def get_webhook(uow: UnitOfWork, webhook_id: str) -> Webhook:
-    return _get(uow.session, webhook_id)
+    return uow.get(Webhook, webhook_id, "webhook")
 
 
 def change(
@@ -239,7 +232,7 @@ def change(
     event_types: list[str] | None,
     active: bool | None,
 ) -> Webhook:
-    hook = _get(uow.session, webhook_id)
+    hook = uow.get(Webhook, webhook_id, "webhook")
     if url is not None:
         _check_url(url)
         hook.url = url
@@ -254,7 +247,7 @@ def change(
 def deliveries(
     uow: UnitOfWork, webhook_id: str, status: str | None, limit: int
 ) -> list[WebhookDelivery]:
-    _get(uow.session, webhook_id)
+    uow.get(Webhook, webhook_id, "webhook")
     query = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
     if status:
         query = query.where(WebhookDelivery.status == status)
@@ -263,9 +256,7 @@ def deliveries(
 
 def retry(uow: UnitOfWork, delivery_id: str) -> WebhookDelivery:
     """Put a dead-lettered delivery back in the queue."""
-    row = uow.session.scalar(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id))
-    if row is None:
-        raise NotFound(f"delivery {delivery_id} not found")
+    row = uow.get(WebhookDelivery, delivery_id, "delivery")
     if row.status == "delivered":
         raise Conflict("delivery already succeeded")
     row.status, row.attempts, row.next_attempt_at = "pending", 0, utcnow()

@@ -91,7 +91,7 @@ def set_price(uow: UnitOfWork, change: PriceChange) -> PriceRow:
         member_tier=change.member_tier,
         valid_from=change.valid_from,
         valid_to=change.valid_to,
-        set_by=uow.principal.actor_id if uow.principal else "system",
+        set_by=uow.actor_id,
     )
     uow.session.add(row)
     uow.session.flush()
