@@ -12,14 +12,18 @@ from zhongtai.catalog.model import Pack
 from zhongtai.catalog.schemas import CategoryIn, ListingIn, ProductIn, SettingsIn, SkuIn
 from zhongtai.demo_catalog import FAMILIES, catalog_rows
 from zhongtai.inventory import service as inventory
-from zhongtai.inventory.model import LocationType
+from zhongtai.inventory.model import AllocationKind, LocationType
 from zhongtai.inventory.schemas import (
+    AllocationIn,
+    BinIn,
     CountIn,
     LocationIn,
     ReceiptIn,
     ReceiptLine,
     ReserveIn,
     ReserveLine,
+    SafetyStockIn,
+    SlotIn,
     TransferIn,
 )
 from zhongtai.org import service as org
@@ -105,10 +109,20 @@ def load(db: Database, tenant: str = DEMO_TENANT, catalog_size: int = 5000) -> s
 
 def _opening_stock(uow: UnitOfWork, rows: list[dict[str, str]]) -> None:
     expiry = date.today() + timedelta(days=365)
-    codes = [r["sku_code"] for r in rows[::10]]
+    stocked = rows[::10]
+    codes = [r["sku_code"] for r in stocked]
+    serialised = {r["sku_code"] for r in stocked if r["pack"] == "electronics"}
     for location, qty in OPENING_STOCK:
-        lines = [ReceiptLine(sku=c, qty=qty, batch="B2611", expiry=expiry) for c in codes]
+        lines = [
+            ReceiptLine(sku=c, qty=qty, batch="B2611", expiry=expiry)
+            if c not in serialised
+            else ReceiptLine(  # a few units, each with its serial number
+                sku=c, qty=3, serials=[f"SN-{c}-{location}-{n}" for n in range(3)]
+            )
+            for c in codes
+        ]
         inventory.receive(uow, ReceiptIn(location=location, lines=lines))
+    _allocation(uow, codes)
     # A shopper's cart holding two units at the Xuhui store for a week.
     hold = ReserveIn(
         owner="cart-demo-1",
@@ -126,6 +140,29 @@ def _opening_stock(uow: UnitOfWork, rows: list[dict[str, str]]) -> None:
             {"from": "DC-EAST", "to": "FW-SH01", "lines": [{"sku": codes[1], "qty": 12}]}
         ),
     )
+
+
+def _allocation(uow: UnitOfWork, codes: list[str]) -> None:
+    """库存分配 and put-away as a chain would set them up."""
+    rules = [
+        AllocationIn(kind=AllocationKind.hold, channel="pos", location="HZ01", pct=20),
+        AllocationIn(kind=AllocationKind.source, channel="community", location="FW-SH01"),
+        AllocationIn(
+            kind=AllocationKind.quota,
+            channel="live",
+            location="DC-EAST",
+            sku=codes[-1],
+            qty=50,
+            note="直播秒杀 live-stream flash sale",
+        ),
+    ]
+    for rule in rules:
+        inventory.create_allocation(uow, rule)
+    inventory.set_safety_stock(uow, SafetyStockIn(sku=codes[3], location="SH01", qty=5))
+    _unit, dc = inventory.resolve_location(uow, "DC-EAST")
+    for bin_code in ("A-01-01", "A-01-02", "B-01-01"):
+        inventory.add_bin(uow, dc.id, BinIn(code=bin_code, zone=bin_code[0]))
+    inventory.slot(uow, SlotIn(sku=codes[0], location="DC-EAST", bin="A-01-01"))
 
 
 def _catalog(uow: UnitOfWork, units: dict[str, str], size: int) -> list[dict[str, str]]:

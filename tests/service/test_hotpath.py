@@ -10,29 +10,23 @@ import threading
 import time
 from pathlib import Path
 
-from hypothesis import given
-from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from tests.conftest import SECRET, Tenant
 from zhongtai.catalog.store import Sku
 from zhongtai.inventory import model
 from zhongtai.inventory.hotpath import HoldRequest, ReservationBatcher
-from zhongtai.inventory.store import Location, Reservation, ReservationLine, StockLevel
+from zhongtai.inventory.store import (
+    Location,
+    Reservation,
+    ReservationLine,
+    StockAllocation,
+    StockLevel,
+)
 from zhongtai.org.store import OrgUnit
 from zhongtai.platform.db import Database
 from zhongtai.platform.ids import new_id
 from zhongtai.platform.uow import UnitOfWork
-
-
-@given(st.integers(0, 50), st.lists(st.integers(1, 10), max_size=30))
-def test_grant_never_exceeds_and_keeps_arrival_order(available: int, wanted: list[int]) -> None:
-    granted = model.grant(available, wanted)
-    assert sum(q for q, ok in zip(wanted, granted, strict=True) if ok) <= available
-    left = available
-    for qty, ok in zip(wanted, granted, strict=True):
-        assert ok == (qty <= left)  # refused only when it did not fit at its turn
-        left -= qty if ok else 0
 
 
 def _level(db: Database, tenant: Tenant, on_hand: int) -> tuple[str, str]:
@@ -144,6 +138,26 @@ def test_processes_racing_get_exactly_the_stock(
     acknowledged = [h for out in outputs for h in out]
     assert len(acknowledged) == len(set(acknowledged)) == 150  # 288 tried, stock 150
     assert _state(db, tenant, sku) == (150, 150, 150)
+
+
+def test_processes_racing_never_exceed_a_channel_quota(
+    db: Database, database_url: str, tenant: Tenant, tmp_path: Path, repo_root: Path
+) -> None:
+    sku, location = _level(db, tenant, 150)
+    with UnitOfWork(db, tenant.id) as uow:
+        quota = StockAllocation(
+            kind="quota", channel="live", location_id=location, sku_id=sku, qty=60, used=0
+        )
+        uow.session.add(quota)
+        uow.commit()
+        quota_id = quota.id
+    procs = _workers(database_url, tmp_path, repo_root, tenant, sku, location, 3, 8, 12)
+    acknowledged = [h for p in procs for h in p.communicate(timeout=120)[0].split()]
+    assert all(p.returncode == 0 for p in procs)
+    assert len(acknowledged) == len(set(acknowledged)) == 60  # 288 tried, quota 60 of 150
+    assert _state(db, tenant, sku) == (60, 60, 60)
+    with UnitOfWork(db, tenant.id, write=False) as uow:
+        assert uow.get(StockAllocation, quota_id, "quota").used == 60
 
 
 def test_a_killed_process_loses_no_acknowledged_hold_and_half_applies_none(

@@ -27,7 +27,7 @@ def main() -> None:
         env["HOLD_SKU"],
         env["HOLD_LOCATION"],
         1,
-        "live",
+        env.get("HOLD_CHANNEL", "live"),
         f"proc-{os.getpid()}",
     )
     batcher = ReservationBatcher(db)

@@ -6,13 +6,19 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
+from pydantic import StringConstraints
 
 from zhongtai.catalog.schemas import LongCode
 from zhongtai.inventory import service
-from zhongtai.inventory.model import ReservationStatus
+from zhongtai.inventory.model import ReservationStatus, SerialStatus
 from zhongtai.inventory.schemas import (
     AdjustmentIn,
+    AllocationIn,
+    AllocationOut,
     AvailabilityOut,
+    BinIn,
+    BinOut,
+    ChannelStockOut,
     CountIn,
     CountLineOut,
     CountLinesIn,
@@ -27,13 +33,17 @@ from zhongtai.inventory.schemas import (
     ReservationLineOut,
     ReservationOut,
     ReserveIn,
+    SafetyStockIn,
     SaleIn,
+    SerialOut,
+    SlotIn,
     StockDocumentOut,
     TransferIn,
     TransferLineOut,
     TransferOut,
 )
 from zhongtai.org.schemas import Id
+from zhongtai.platform.errors import ValidationFailed
 from zhongtai.platform.http import Ctx, reader, writer
 from zhongtai.platform.uow import UnitOfWork
 
@@ -117,14 +127,122 @@ def sell(body: SaleIn, ctx: Ctx = Depends(writer("stock:write"))) -> JSONRespons
     return ctx.mutate(work, status_code=201)
 
 
+Channel = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+
+
 @router.get("/stock/availability", response_model=list[AvailabilityOut])
 def availability(
     sku: Annotated[LongCode, Query(description="SKU code")],
+    channel: Annotated[Channel | None, Query(description="Apply its allocation rules")] = None,
     ctx: Ctx = Depends(reader("stock:read")),
 ) -> list[AvailabilityOut]:
-    """Per location: on hand, reserved, in transit, safety stock and available."""
+    """Per location: on hand, reserved, in transit, safety stock and available (to the
+    channel, under its allocation rules, when one is named)."""
     with ctx.read() as uow:
-        return service.availability(uow, sku)
+        return service.availability(uow, sku, channel)
+
+
+@router.get("/stock/available-to-promise", response_model=list[ChannelStockOut])
+def available_to_promise(
+    sku: Annotated[list[LongCode], Query(min_length=1, max_length=100)],
+    channel: Annotated[Channel, Query()],
+    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
+    lng: Annotated[float | None, Query(ge=-180, le=180)] = None,
+    ctx: Ctx = Depends(reader("stock:read")),
+) -> list[ChannelStockOut]:
+    """可售库存: what a channel may promise of each SKU, summed and per location; with
+    `lat` and `lng`, only from locations whose service radius covers that point."""
+    if (lat is None) != (lng is None):
+        raise ValidationFailed("lng" if lng is None else "lat", "give both lat and lng")
+    near = None if lat is None or lng is None else (lat, lng)
+    with ctx.read() as uow:
+        return service.channel_stock(uow, sku, channel, near)
+
+
+@router.put("/stock/safety-stock", response_model=AvailabilityOut)
+def set_safety_stock(
+    body: SafetyStockIn, ctx: Ctx = Depends(writer("stock:write"))
+) -> JSONResponse:
+    """安全库存: units of a SKU at a location that no channel is promised."""
+    return ctx.mutate(lambda uow: service.set_safety_stock(uow, body))
+
+
+@router.post("/stock/allocations", status_code=201, response_model=AllocationOut)
+def create_allocation(
+    body: AllocationIn, ctx: Ctx = Depends(writer("stock:write"))
+) -> JSONResponse:
+    """库存分配: a rule on what a channel may sell from a location: `source`, `hold`
+    (percentage kept for the channel) or `quota` (units of a SKU for it alone)."""
+    return ctx.mutate(
+        lambda uow: AllocationOut.model_validate(service.create_allocation(uow, body)),
+        status_code=201,
+    )
+
+
+@router.get("/stock/allocations", response_model=list[AllocationOut])
+def list_allocations(
+    channel: Annotated[Channel | None, Query()] = None,
+    active: Annotated[bool | None, Query()] = None,
+    ctx: Ctx = Depends(reader("stock:read")),
+) -> list[AllocationOut]:
+    with ctx.read() as uow:
+        rows = service.list_allocations(uow, channel, active)
+        return [AllocationOut.model_validate(r) for r in rows]
+
+
+@router.get("/stock/allocations/{allocation_id}", response_model=AllocationOut)
+def get_allocation(
+    allocation_id: IdPath, ctx: Ctx = Depends(reader("stock:read"))
+) -> AllocationOut:
+    with ctx.read() as uow:
+        return AllocationOut.model_validate(service.get_allocation(uow, allocation_id))
+
+
+@router.post("/stock/allocations/{allocation_id}/end", response_model=AllocationOut)
+def end_allocation(
+    allocation_id: IdPath, ctx: Ctx = Depends(writer("stock:write"))
+) -> JSONResponse:
+    """Stop a rule; a quota's unsold units return to the shared pool."""
+    return ctx.mutate(
+        lambda uow: AllocationOut.model_validate(service.end_allocation(uow, allocation_id))
+    )
+
+
+@router.get("/stock/serials", response_model=list[SerialOut])
+def list_serials(
+    sku: Annotated[LongCode | None, Query()] = None,
+    serial: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[SerialStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ctx: Ctx = Depends(reader("stock:read")),
+) -> list[SerialOut]:
+    """序列号: where each unit of a serialised SKU is and what last moved it."""
+    with ctx.read() as uow:
+        rows = service.list_serials(uow, sku, serial, status, limit)
+        return [SerialOut.model_validate(r) for r in rows]
+
+
+@router.post("/locations/{location_id}/bins", status_code=201, response_model=BinOut)
+def add_bin(
+    location_id: IdPath, body: BinIn, ctx: Ctx = Depends(writer("location:write"))
+) -> JSONResponse:
+    """库位: a bin inside a warehouse or back room."""
+    return ctx.mutate(
+        lambda uow: BinOut.model_validate(service.add_bin(uow, location_id, body)),
+        status_code=201,
+    )
+
+
+@router.get("/locations/{location_id}/bins", response_model=list[BinOut])
+def list_bins(location_id: IdPath, ctx: Ctx = Depends(reader("stock:read"))) -> list[BinOut]:
+    with ctx.read() as uow:
+        return [BinOut.model_validate(b) for b in service.list_bins(uow, location_id)]
+
+
+@router.put("/stock/slots", response_model=AvailabilityOut)
+def slot(body: SlotIn, ctx: Ctx = Depends(writer("stock:write"))) -> JSONResponse:
+    """Put a SKU away in a bin of a location (where pickers find it)."""
+    return ctx.mutate(lambda uow: service.slot(uow, body))
 
 
 @router.get("/stock/movements", response_model=list[MovementOut])

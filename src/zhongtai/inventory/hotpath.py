@@ -4,8 +4,9 @@ In a flash sale thousands of callers reserve the same stock level. One transacti
 caller serialises them all on that row's lock. Here callers from any number of threads
 hand their request to a batcher; one worker drains everything pending and applies it in
 one transaction, taking each stock level's lock once, granting requests in arrival order
-while stock lasts (`model.grant`), writing every granted reservation, and only after the
-commit answers each caller. A crash before the commit acknowledges nothing and writes
+while stock lasts and the channel allocation rules allow (`model.Rulebook.take`, the
+rule the single-request path uses too), writing every granted reservation, and only
+after the commit answers each caller. A crash before the commit acknowledges nothing and writes
 nothing; after it, every acknowledged reservation is durable.
 """
 
@@ -21,6 +22,7 @@ from datetime import timedelta
 from sqlalchemy import Connection, bindparam, func, insert, select, tuple_, update
 
 from zhongtai.inventory import model
+from zhongtai.inventory.service import draw_quota, rulebooks
 from zhongtai.inventory.store import Reservation, ReservationLine, StockLevel
 from zhongtai.platform.db import Base, Database, dialect_insert
 from zhongtai.platform.ids import new_id, utcnow
@@ -194,15 +196,19 @@ def _apply_batch(
     events: list[dict[str, object]] = []
     now = utcnow()
     balances = _lock_all(conn, dialect, sorted(groups))
+    # Quota counters change only under their level's lock: read them once it is held.
+    books = rulebooks(conn, {t for t, _s, _l in groups})
     increments: list[dict[str, object]] = []
+    draws: dict[str, int] = defaultdict(int)
     for (tenant, sku, location), idx in sorted(groups.items()):
         balance = balances[(tenant, sku, location)]
-        granted = model.grant(balance.available, [requests[i].qty for i in idx])
-        total = 0
-        for i, ok in zip(idx, granted, strict=True):
+        granted = 0
+        for i in idx:
             r = requests[i]
-            if not ok:
-                outcomes[i] = model.OutOfStockError("qty", f"only {balance.available} available")
+            try:
+                balance, quota = books[tenant].take(balance, r.channel, sku, location, r.qty)
+            except model.StockRuleError as exc:
+                outcomes[i] = exc
                 continue
             hold_id = new_id()
             expires = now + timedelta(seconds=r.ttl_seconds)
@@ -227,10 +233,14 @@ def _apply_batch(
                     "location_id": location,
                     "qty": r.qty,
                     "expires_at": expires,
+                    "allocation_id": quota and quota.id,
                 }
             )
+            if quota is not None:
+                draws[quota.id] += r.qty
             outcomes[i] = hold_id
-            total += r.qty
+            granted += 1
+        total = balance.reserved - balances[(tenant, sku, location)].reserved
         if total:
             increments.append({"t": tenant, "s": sku, "l": location, "add": total})
             events.append(
@@ -244,11 +254,13 @@ def _apply_batch(
                         "sku_id": sku,
                         "location_id": location,
                         "qty": total,
-                        "reservations": sum(1 for ok in granted if ok),
-                        "available": balance.available - total,
+                        "reservations": granted,
+                        "available": balance.available,
                     },
                 }
             )
+    for quota_id, qty in draws.items():
+        draw_quota(conn, quota_id, qty)
     if increments:
         c = StockLevel
         conn.execute(

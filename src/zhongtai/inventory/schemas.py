@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from zhongtai.catalog.schemas import LongCode
-from zhongtai.inventory.model import LocationType
+from zhongtai.inventory.model import AllocationKind, LocationType
 from zhongtai.org.schemas import Code, Id, Name
 
 LocationRef = Annotated[
@@ -16,6 +16,10 @@ LocationRef = Annotated[
 ]
 Batch = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 Qty = Annotated[int, Field(ge=1, le=10**9, description="Base units (each, or grams)")]
+Serials = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] | None,
+    Field(max_length=1000, description="One serial number per unit, for serialised SKUs"),
+]
 
 
 class LocationIn(BaseModel):
@@ -59,6 +63,7 @@ class ReceiptLine(BaseModel):
     qty: Qty
     batch: Batch | None = None
     expiry: date | None = None
+    serials: Serials = None
 
 
 class ReceiptIn(BaseModel):
@@ -70,6 +75,7 @@ class AdjustmentLine(BaseModel):
     sku: LongCode
     qty: Annotated[int, Field(ge=-(10**9), le=10**9, description="Signed: + found, - lost")]
     batch: Batch | None = None
+    serials: Serials = None
 
 
 class AdjustmentIn(BaseModel):
@@ -106,7 +112,9 @@ class AvailabilityOut(BaseModel):
     reserved: int
     in_transit: int
     safety_stock: int
-    available: int
+    available: int = Field(description="What the channel asked for may promise here")
+    quota_remaining: int | None = Field(None, description="The channel's quota left here")
+    bin: str | None = None
 
 
 class ReserveLine(BaseModel):
@@ -148,6 +156,7 @@ class TransferLineIn(BaseModel):
     sku: LongCode
     qty: Qty
     batch: Batch | None = None
+    serials: Serials = None
 
 
 class TransferIn(BaseModel):
@@ -224,6 +233,7 @@ class SaleLine(BaseModel):
     sku: LongCode
     qty: Qty
     batch: Batch | None = None
+    serials: Serials = None
 
 
 class SaleIn(BaseModel):
@@ -235,3 +245,80 @@ class SaleIn(BaseModel):
         False, description="Made while the POS was offline: recorded even if stock is short"
     )
     lines: list[SaleLine] = Field(min_length=1, max_length=500)
+
+
+class SafetyStockIn(BaseModel):
+    sku: LongCode
+    location: LocationRef
+    qty: Annotated[int, Field(ge=0, le=10**9)] = Field(description="安全库存: never promised")
+
+
+class AllocationIn(BaseModel):
+    """库存分配 rule: `source` (the channel sells from this location; once a channel has
+    one, only from those), `hold` (keep `pct`% of on hand here for this channel),
+    `quota` (`qty` units of `sku` here for this channel alone, and no more)."""
+
+    kind: AllocationKind
+    channel: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    location: LocationRef
+    sku: LongCode | None = None
+    pct: Annotated[int, Field(ge=1, le=100)] | None = None
+    qty: Qty | None = None
+    note: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class AllocationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    kind: str
+    channel: str
+    location_id: str
+    sku_id: str | None
+    pct: int
+    qty: int
+    used: int
+    active: bool
+    note: str
+    created_at: datetime
+    ended_at: datetime | None
+
+
+class ChannelStockOut(BaseModel):
+    """可售库存: what a channel may promise of a SKU, summed and per location."""
+
+    sku: str
+    channel: str
+    available: int
+    locations: dict[str, int] = Field(description="Location code -> available to the channel")
+
+
+class SerialOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    sku_id: str
+    serial: str
+    location_id: str
+    status: str
+    document: str
+    updated_at: datetime
+
+
+class BinIn(BaseModel):
+    code: Code
+    zone: Annotated[str, StringConstraints(max_length=40)] = ""
+
+
+class BinOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    location_id: str
+    code: str
+    zone: str
+
+
+class SlotIn(BaseModel):
+    """Put a SKU away in a bin of a location: pickers go there."""
+
+    sku: LongCode
+    location: LocationRef
+    bin: Code

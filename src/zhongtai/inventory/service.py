@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Result, func, select, update
 
 from zhongtai.catalog import service as catalog
 from zhongtai.catalog.store import Sku
 from zhongtai.inventory import model
 from zhongtai.inventory.schemas import (
     AdjustmentIn,
+    AllocationIn,
     AvailabilityOut,
+    BinIn,
+    ChannelStockOut,
     CountIn,
     CountLinesIn,
     ExpiringOut,
@@ -22,18 +25,23 @@ from zhongtai.inventory.schemas import (
     LocationPatch,
     ReceiptIn,
     ReserveIn,
+    SafetyStockIn,
     SaleIn,
+    SlotIn,
     TransferIn,
 )
 from zhongtai.inventory.store import (
+    Bin,
     Location,
     Reservation,
     ReservationLine,
+    StockAllocation,
     StockBatch,
     StockCount,
     StockCountLine,
     StockLevel,
     StockMovement,
+    StockSerial,
     Transfer,
     TransferLine,
 )
@@ -110,11 +118,16 @@ def resolve_location(
     return found[0]
 
 
-def get_location(uow: UnitOfWork, location_id: str) -> LocationOut:
+def _location(uow: UnitOfWork, location_id: str) -> tuple[OrgUnit, Location]:
+    """The location a path names, or 404."""
     found = _pairs(uow, OrgUnit.id == location_id)
     if not found:
         raise NotFound(f"location {location_id} not found")
-    return _describe(*found[0])
+    return found[0]
+
+
+def get_location(uow: UnitOfWork, location_id: str) -> LocationOut:
+    return _describe(*_location(uow, location_id))
 
 
 def list_locations(uow: UnitOfWork) -> list[LocationOut]:
@@ -122,10 +135,7 @@ def list_locations(uow: UnitOfWork) -> list[LocationOut]:
 
 
 def update_location(uow: UnitOfWork, location_id: str, patch: LocationPatch) -> LocationOut:
-    found = _pairs(uow, OrgUnit.id == location_id)
-    if not found:
-        raise NotFound(f"location {location_id} not found")
-    unit, loc = found[0]
+    unit, loc = _location(uow, location_id)
     changes = patch.model_dump(exclude_none=True)
     if "name" in changes:
         unit.name = changes.pop("name")
@@ -145,6 +155,36 @@ def serving(uow: UnitOfWork, lat: float, lng: float) -> list[LocationOut]:
         if d <= loc.service_radius_m:
             out.append(_describe(unit, loc, round(d, 1)))
     return sorted(out, key=lambda o: o.distance_m or 0.0)
+
+
+def add_bin(uow: UnitOfWork, location_id: str, cmd: BinIn) -> Bin:
+    """库位: a new bin at a location; codes are unique per location."""
+    _unit, loc = _location(uow, location_id)
+    taken = select(Bin.id).where(Bin.location_id == loc.id, Bin.code == cmd.code)
+    if uow.session.scalar(taken) is not None:
+        raise Conflict(f"bin {cmd.code} exists already", field="code")
+    found = Bin(location_id=loc.id, code=cmd.code, zone=cmd.zone)
+    uow.session.add(found)
+    uow.session.flush()
+    return found
+
+
+def list_bins(uow: UnitOfWork, location_id: str) -> list[Bin]:
+    _unit, loc = _location(uow, location_id)
+    query = select(Bin).where(Bin.location_id == loc.id).order_by(Bin.code)
+    return list(uow.session.scalars(query).all())
+
+
+def slot(uow: UnitOfWork, cmd: SlotIn) -> AvailabilityOut:
+    """Put a SKU away in a bin: where it is stored and picked at that location."""
+    sku = catalog.sku_by_code(uow, cmd.sku)
+    unit, loc = resolve_location(uow, cmd.location)
+    known = select(Bin.id).where(Bin.location_id == loc.id, Bin.code == cmd.bin)
+    if uow.session.scalar(known) is None:
+        raise ValidationFailed("bin", f"no bin {cmd.bin} at {unit.code}")
+    level = locked_level(uow, sku.id, loc.id)
+    level.bin = cmd.bin
+    return _availability_row(unit.code, level, _level_balance(uow, level))
 
 
 # --- the ledger ---------------------------------------------------------------------
@@ -321,6 +361,58 @@ def _take(
     ]
 
 
+def _check_serials(sku: Sku, given: list[str] | None, qty: int, field: str) -> list[str]:
+    try:
+        return model.check_serials(given, qty, required=sku.serial_required)
+    except model.StockRuleError as exc:
+        raise ValidationFailed(f"{field}.serials", str(exc)) from exc
+
+
+def _relocate(
+    uow: UnitOfWork,
+    sku: Sku,
+    serials: list[str],
+    *,
+    expect: model.SerialState,
+    to: tuple[model.SerialStatus, str],
+    document: str,
+    field: str,
+    offline: bool = False,
+) -> None:
+    """序列号: each unit's row follows it, from where it is expected to be to `to`."""
+    if not serials:
+        return
+    rows = {
+        row.serial: row
+        for row in uow.session.scalars(
+            select(StockSerial).where(StockSerial.sku_id == sku.id, StockSerial.serial.in_(serials))
+        )
+    }
+    for number in serials:
+        row = rows.get(number)
+        state = None if row is None else (model.SerialStatus(row.status), row.location_id)
+        if not model.serial_may_move(state, expect, offline=offline):
+            where = "unknown" if state is None else f"{state[0].value} at {state[1]}"
+            raise Conflict(f"serial number {number} is {where}", field=f"{field}.serials")
+        if row is None:
+            row = StockSerial(sku_id=sku.id, serial=number)
+            uow.session.add(row)
+        row.status, row.location_id, row.document = to[0].value, to[1], document
+
+
+def list_serials(
+    uow: UnitOfWork, sku_code: str | None, serial: str | None, status: str | None, limit: int
+) -> list[StockSerial]:
+    query = select(StockSerial).order_by(StockSerial.id).limit(limit)
+    if sku_code:
+        query = query.where(StockSerial.sku_id == catalog.sku_by_code(uow, sku_code).id)
+    if serial:
+        query = query.where(StockSerial.serial == serial)
+    if status:
+        query = query.where(StockSerial.status == status)
+    return list(uow.session.scalars(query).all())
+
+
 def _local_today(uow: UnitOfWork) -> date:
     return utcnow().astimezone(ZoneInfo(org.rule_for(uow, "receipt").timezone)).date()
 
@@ -337,6 +429,15 @@ def receive(uow: UnitOfWork, cmd: ReceiptIn) -> tuple[str, str, list[StockMoveme
             model.check_batch(line.batch, line.expiry, today, required=sku.batch_required)
         except model.StockRuleError as exc:
             raise ValidationFailed(f"lines[{i}].{exc.field}", str(exc)) from exc
+        _relocate(
+            uow,
+            sku,
+            _check_serials(sku, line.serials, line.qty, f"lines[{i}]"),
+            expect=None,
+            to=(model.SerialStatus.in_stock, loc.id),
+            document=document,
+            field=f"lines[{i}]",
+        )
         moves.append(
             _post(
                 uow,
@@ -365,6 +466,17 @@ def adjust(uow: UnitOfWork, cmd: AdjustmentIn) -> tuple[str, str, list[StockMove
         sku = catalog.sku_by_code(uow, line.sku, f"lines[{i}].sku")
         if line.qty == 0:
             raise ValidationFailed(f"lines[{i}].qty", "must not be zero")
+        here = (model.SerialStatus.in_stock, loc.id)
+        gone = (model.SerialStatus.written_off, loc.id)
+        _relocate(
+            uow,
+            sku,
+            _check_serials(sku, line.serials, line.qty, f"lines[{i}]"),
+            expect=here if line.qty < 0 else None,
+            to=gone if line.qty < 0 else here,
+            document=document,
+            field=f"lines[{i}]",
+        )
         if line.qty < 0:
             taken = _take(
                 uow,
@@ -404,6 +516,16 @@ def sell(uow: UnitOfWork, cmd: SaleIn) -> tuple[str, str, list[StockMovement]]:
     moves: list[StockMovement] = []
     for i, line in enumerate(cmd.lines):
         sku = catalog.sku_by_code(uow, line.sku, f"lines[{i}].sku")
+        _relocate(
+            uow,
+            sku,
+            _check_serials(sku, line.serials, line.qty, f"lines[{i}]"),
+            expect=(model.SerialStatus.in_stock, loc.id),
+            to=(model.SerialStatus.sold, loc.id),
+            document=cmd.reference,
+            field=f"lines[{i}]",
+            offline=cmd.offline,
+        )
         taken = _take(
             uow,
             sku=sku,
@@ -421,9 +543,27 @@ def sell(uow: UnitOfWork, cmd: SaleIn) -> tuple[str, str, list[StockMovement]]:
     return cmd.reference, unit.code, moves
 
 
-def availability(uow: UnitOfWork, sku_code: str) -> list[AvailabilityOut]:
+def _availability_row(
+    code: str, level: StockLevel, b: model.Balance, available: int | None = None
+) -> AvailabilityOut:
+    return AvailabilityOut(
+        location=code,
+        location_id=level.location_id,
+        on_hand=b.on_hand,
+        reserved=b.reserved,
+        in_transit=b.in_transit,
+        safety_stock=b.safety_stock,
+        available=b.available if available is None else available,
+        bin=level.bin,
+    )
+
+
+def availability(
+    uow: UnitOfWork, sku_code: str, channel: str | None = None
+) -> list[AvailabilityOut]:
     """Per location: on hand, reserved (expired reservations excluded at once), in transit,
-    available."""
+    and available: to every channel alike, or, with `channel`, what that channel may
+    promise under the allocation rules (locations it may not sell from are left out)."""
     sku = catalog.sku_by_code(uow, sku_code)
     query = (
         select(OrgUnit.code, StockLevel)
@@ -432,18 +572,47 @@ def availability(uow: UnitOfWork, sku_code: str) -> list[AvailabilityOut]:
         .order_by(OrgUnit.code)
     )
     gone = lapsed(uow, sku.id)
+    if channel is None:
+        return [
+            _availability_row(code, level, _balance(level, gone.get(level.location_id, 0)))
+            for code, level in uow.session.execute(query)
+        ]
+    org.require_entry(uow, "channel", channel, "channel")
+    book = rulebooks(uow.session, {uow.tenant_id})[uow.tenant_id]
     out = []
     for code, level in uow.session.execute(query):
+        if not book.sources(channel, level.location_id):
+            continue
         b = _balance(level, gone.get(level.location_id, 0))
+        row = _availability_row(
+            code, level, b, book.available_to(b, channel, sku.id, level.location_id)
+        )
+        quota = book.quota(channel, sku.id, level.location_id)
+        row.quota_remaining = None if quota is None else quota.remaining
+        out.append(row)
+    return out
+
+
+def channel_stock(
+    uow: UnitOfWork, sku_codes: list[str], channel: str, near: tuple[float, float] | None
+) -> list[ChannelStockOut]:
+    """可售库存 of several SKUs for one channel, summed over the locations it may sell
+    from, or only those whose service radius covers `near` (lat, lng)."""
+    serving_codes = None if near is None else {o.code for o in serving(uow, *near)}
+    out = []
+    for code in sku_codes:
+        rows = [
+            r
+            for r in availability(uow, code, channel)
+            if serving_codes is None or r.location in serving_codes
+        ]
+        by_location = {r.location: r.available for r in rows}
         out.append(
-            AvailabilityOut(
-                location=code,
-                location_id=level.location_id,
-                on_hand=b.on_hand,
-                reserved=b.reserved,
-                in_transit=b.in_transit,
-                safety_stock=b.safety_stock,
-                available=b.available,
+            ChannelStockOut(
+                sku=code,
+                channel=channel,
+                available=sum(by_location.values()),
+                locations=by_location,
             )
         )
     return out
@@ -483,6 +652,16 @@ def send_transfer(uow: UnitOfWork, cmd: TransferIn) -> Transfer:
     uow.session.flush()
     for i, line in enumerate(cmd.lines):
         sku = catalog.sku_by_code(uow, line.sku, f"lines[{i}].sku")
+        serials = _check_serials(sku, line.serials, line.qty, f"lines[{i}]")
+        _relocate(
+            uow,
+            sku,
+            serials,
+            expect=(model.SerialStatus.in_stock, src.id),
+            to=(model.SerialStatus.in_transit, dst.id),
+            document=transfer.number,
+            field=f"lines[{i}]",
+        )
         taken = _take(
             uow,
             sku=sku,
@@ -495,7 +674,7 @@ def send_transfer(uow: UnitOfWork, cmd: TransferIn) -> Transfer:
             field=f"lines[{i}]",
         )
         _transfer_in_transit(uow, sku.id, dst.id, line.qty)
-        for movement, expiry in taken:
+        for n, (movement, expiry) in enumerate(taken):
             uow.session.add(
                 TransferLine(
                     transfer_id=transfer.id,
@@ -503,6 +682,7 @@ def send_transfer(uow: UnitOfWork, cmd: TransferIn) -> Transfer:
                     batch=movement.batch,
                     expiry=expiry,
                     qty=-movement.qty,
+                    serials=serials if n == 0 else [],  # the units travel with the line
                 )
             )
     uow.session.flush()
@@ -542,6 +722,15 @@ def receive_transfer(uow: UnitOfWork, transfer_id: str) -> Transfer:
     for i, line in enumerate(transfer_lines(uow, transfer.id)):
         sku = catalog.get_sku(uow, line.sku_id)
         _transfer_in_transit(uow, sku.id, transfer.to_location_id, -line.qty)
+        _relocate(
+            uow,
+            sku,
+            line.serials,
+            expect=(model.SerialStatus.in_transit, transfer.to_location_id),
+            to=(model.SerialStatus.in_stock, transfer.to_location_id),
+            document=transfer.number,
+            field=f"lines[{i}]",
+        )
         _post(
             uow,
             sku=sku,
@@ -694,6 +883,137 @@ def expiring(uow: UnitOfWork, within_days: int) -> list[ExpiringOut]:
     ]
 
 
+# --- channel allocation (库存分配) and safety stock ------------------------------------
+
+
+class _Executes(Protocol):
+    def execute(self, statement: Any, /) -> Result[Any]: ...
+
+
+def rulebooks(db: _Executes, tenant_ids: set[str]) -> dict[str, model.Rulebook]:
+    """The active allocation rules of each tenant, quotas net of lapsed holds; read with
+    an ORM session or a bare connection (the hot path) alike."""
+    a, line = StockAllocation, ReservationLine
+    rows = db.execute(
+        select(
+            a.id, a.tenant_id, a.kind, a.channel, a.location_id, a.sku_id, a.pct, a.qty, a.used
+        ).where(a.tenant_id.in_(tenant_ids), a.active.is_(True))
+    ).all()
+    quotas = [r.id for r in rows if r.kind == model.AllocationKind.quota]
+    lapsed_by_quota: dict[str, int] = {}
+    if quotas:
+        lapsed_by_quota = {
+            row.quota: int(row.qty)
+            for row in db.execute(
+                select(line.allocation_id.label("quota"), func.sum(line.qty).label("qty"))
+                .where(line.allocation_id.in_(quotas), line.expires_at <= utcnow())
+                .group_by(line.allocation_id)
+            )
+        }
+    rules: dict[str, list[model.Allocation]] = {t: [] for t in tenant_ids}
+    for r in rows:
+        rules[r.tenant_id].append(
+            model.Allocation(
+                id=r.id,
+                kind=model.AllocationKind(r.kind),
+                channel=r.channel,
+                location_id=r.location_id,
+                sku_id=r.sku_id,
+                pct=r.pct,
+                qty=r.qty,
+                used=r.used - lapsed_by_quota.get(r.id, 0),
+            )
+        )
+    return {t: model.Rulebook(found) for t, found in rules.items()}
+
+
+def draw_quota(db: _Executes, quota_id: str, qty: int) -> None:
+    """Count units against a quota (negative: give them back); a single UPDATE, so it is
+    safe beside the hot path's batches."""
+    a = StockAllocation
+    db.execute(update(a).where(a.id == quota_id).values(used=a.used + qty))
+
+
+def create_allocation(uow: UnitOfWork, cmd: AllocationIn) -> StockAllocation:
+    """A channel allocation rule; at most one active rule of a kind per channel, location
+    (and SKU)."""
+    org.require_entry(uow, "channel", cmd.channel, "channel")
+    _unit, loc = resolve_location(uow, cmd.location)
+    try:
+        model.check_allocation(cmd.kind, cmd.sku, cmd.pct, cmd.qty)
+    except model.StockRuleError as exc:
+        raise ValidationFailed(exc.field, str(exc)) from exc
+    sku_id = catalog.sku_by_code(uow, cmd.sku).id if cmd.sku else None
+    if sku_id is not None:
+        locked_level(uow, sku_id, loc.id)  # quota counters change under the level's lock
+    a = StockAllocation
+    twin = uow.session.scalar(
+        select(a.id).where(
+            a.kind == cmd.kind.value,
+            a.channel == cmd.channel,
+            a.location_id == loc.id,
+            a.sku_id.is_(None) if sku_id is None else a.sku_id == sku_id,
+            a.active.is_(True),
+        )
+    )
+    if twin is not None:
+        raise Conflict(f"an active {cmd.kind.value} rule exists already: {twin}", field="kind")
+    rule = StockAllocation(
+        kind=cmd.kind.value,
+        channel=cmd.channel,
+        location_id=loc.id,
+        sku_id=sku_id,
+        pct=cmd.pct or 0,
+        qty=cmd.qty or 0,
+        used=0,
+        active=True,
+        note=cmd.note,
+    )
+    uow.session.add(rule)
+    uow.session.flush()
+    uow.emit("stock.allocation_changed", {"id": rule.id, "kind": rule.kind, "active": True})
+    return rule
+
+
+def list_allocations(
+    uow: UnitOfWork, channel: str | None, active: bool | None
+) -> list[StockAllocation]:
+    query = select(StockAllocation).order_by(StockAllocation.id)
+    if channel:
+        query = query.where(StockAllocation.channel == channel)
+    if active is not None:
+        query = query.where(StockAllocation.active.is_(active))
+    return list(uow.session.scalars(query).all())
+
+
+def get_allocation(uow: UnitOfWork, allocation_id: str) -> StockAllocation:
+    return uow.get(StockAllocation, allocation_id, "allocation rule")
+
+
+def end_allocation(uow: UnitOfWork, allocation_id: str) -> StockAllocation:
+    """The rule stops applying; a quota's unsold units go back to the shared pool, and
+    holds drawn on it still give their units back when released."""
+    rule = get_allocation(uow, allocation_id)
+    resolve_location(uow, rule.location_id)
+    if not rule.active:
+        raise Conflict("allocation rule is already ended", field="active")
+    if rule.sku_id is not None:
+        locked_level(uow, rule.sku_id, rule.location_id)
+    rule.active, rule.ended_at = False, utcnow()
+    uow.emit("stock.allocation_changed", {"id": rule.id, "kind": rule.kind, "active": False})
+    return rule
+
+
+def set_safety_stock(uow: UnitOfWork, cmd: SafetyStockIn) -> AvailabilityOut:
+    """安全库存: units at a location that no channel is promised."""
+    sku = catalog.sku_by_code(uow, cmd.sku)
+    unit, loc = resolve_location(uow, cmd.location)
+    level = locked_level(uow, sku.id, loc.id)
+    level.safety_stock = cmd.qty
+    uow.emit("stock.safety_stock_set", {"sku_id": sku.id, "location_id": loc.id, "qty": cmd.qty})
+    return _availability_row(unit.code, level, _level_balance(uow, level))
+
+
 # --- reservations (库存锁定) -----------------------------------------------------------
 
 
@@ -718,14 +1038,20 @@ def reserve(uow: UnitOfWork, cmd: ReserveIn) -> Reservation:
     )
     uow.session.add(reservation)
     uow.session.flush()
-    # Levels are locked in one global order, so two multi-line reservations never deadlock.
-    for sku_id, location_id, i, qty, code in sorted(wanted):
-        level = locked_level(uow, sku_id, location_id)
+    # Levels are locked in one global order, so two multi-line reservations never deadlock;
+    # quota counters change only under their level's lock, so they are read after it.
+    levels = [locked_level(uow, sku_id, loc_id) for sku_id, loc_id, *_ in sorted(wanted)]
+    book = rulebooks(uow.session, {uow.tenant_id})[uow.tenant_id]
+    for level, (sku_id, location_id, i, qty, code) in zip(levels, sorted(wanted), strict=True):
         try:
-            model.reserve(_level_balance(uow, level), qty)
+            _after, quota = book.take(
+                _level_balance(uow, level), cmd.channel, sku_id, location_id, qty
+            )
         except model.StockRuleError as exc:
             raise OutOfStock(str(exc), field=f"lines[{i}].qty", sku=code) from exc
         level.reserved += qty
+        if quota is not None:
+            draw_quota(uow.session, quota.id, qty)
         uow.session.add(
             ReservationLine(
                 reservation_id=reservation.id,
@@ -733,6 +1059,7 @@ def reserve(uow: UnitOfWork, cmd: ReserveIn) -> Reservation:
                 location_id=location_id,
                 qty=qty,
                 expires_at=reservation.expires_at,
+                allocation_id=quota and quota.id,
             )
         )
     uow.session.flush()
@@ -805,6 +1132,8 @@ def confirm(uow: UnitOfWork, reservation_id: str) -> Reservation:
 def _close(uow: UnitOfWork, r: Reservation, status: model.ReservationStatus) -> None:
     for line in lines_of(uow, r.id):
         locked_level(uow, line.sku_id, line.location_id).reserved -= line.qty
+        if line.allocation_id:
+            draw_quota(uow.session, line.allocation_id, -line.qty)
         line.expires_at = None
     r.status, r.closed_at = status.value, utcnow()
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhongtai.platform.db import Base, id_column
@@ -27,6 +36,18 @@ class Location(DataScoped, Base):
     opening_hours: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class Bin(DataScoped, Base):
+    """库位: a place inside a warehouse or back room where SKUs are put away and picked."""
+
+    __tablename__ = "bin"
+    __table_args__ = (UniqueConstraint("tenant_id", "location_id", "code"),)
+    scope_attribute: ClassVar[str] = "location_id"
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    location_id: Mapped[str] = mapped_column(ForeignKey("location.id"))
+    code: Mapped[str] = mapped_column(String(40))
+    zone: Mapped[str] = mapped_column(String(40), default="")
+
+
 class StockLevel(DataScoped, Base):
     """Stock of a SKU at a location: on hand (all batches), reserved, in transit, safety.
 
@@ -42,6 +63,7 @@ class StockLevel(DataScoped, Base):
     reserved: Mapped[int] = mapped_column(BigInteger, default=0)
     in_transit: Mapped[int] = mapped_column(BigInteger, default=0)
     safety_stock: Mapped[int] = mapped_column(BigInteger, default=0)
+    bin: Mapped[str | None] = mapped_column(String(40))  # where it is put away and picked
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -56,6 +78,21 @@ class StockBatch(DataScoped, Base):
     batch: Mapped[str] = mapped_column(String(40), primary_key=True, default="")
     expiry: Mapped[date | None] = mapped_column()
     on_hand: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StockSerial(DataScoped, Base):
+    """序列号: one unit of a serialised SKU, where it is and what last moved it."""
+
+    __tablename__ = "stock_serial"
+    __table_args__ = (UniqueConstraint("tenant_id", "sku_id", "serial"),)
+    scope_attribute: ClassVar[str] = "location_id"
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    sku_id: Mapped[str] = mapped_column(String(26))
+    serial: Mapped[str] = mapped_column(String(64))
+    location_id: Mapped[str] = mapped_column(String(26))
+    status: Mapped[str] = mapped_column(String(12))
+    document: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Reservation(TenantScoped, Base):
@@ -80,6 +117,7 @@ class ReservationLine(DataScoped, Base):
     __tablename__ = "reservation_line"
     __table_args__ = (
         Index("ix_reservation_line_lapse", "tenant_id", "sku_id", "location_id", "expires_at"),
+        Index("ix_reservation_line_quota", "allocation_id", "expires_at"),
     )
     scope_attribute: ClassVar[str] = "location_id"
     id: Mapped[str] = id_column(primary_key=True, default=new_id)
@@ -88,6 +126,28 @@ class ReservationLine(DataScoped, Base):
     location_id: Mapped[str] = mapped_column(String(26))
     qty: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[datetime | None] = mapped_column()
+    allocation_id: Mapped[str | None] = mapped_column(String(26))  # the quota drawn on
+
+
+class StockAllocation(TenantScoped, Base):
+    """库存分配: a rule deciding what a channel may sell from a location (see
+    `model.Rulebook`). Quotas count the units drawn (`used`); a rule is ended, not
+    deleted, so holds drawn on it can still give their units back."""
+
+    __tablename__ = "stock_allocation"
+    __table_args__ = (Index("ix_stock_allocation_location", "tenant_id", "location_id"),)
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(10))
+    channel: Mapped[str] = mapped_column(String(40))
+    location_id: Mapped[str] = mapped_column(String(26))
+    sku_id: Mapped[str | None] = mapped_column(String(26))
+    pct: Mapped[int] = mapped_column(Integer, default=0)
+    qty: Mapped[int] = mapped_column(BigInteger, default=0)
+    used: Mapped[int] = mapped_column(BigInteger, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column()
 
 
 class StockMovement(DataScoped, Base):
@@ -130,6 +190,7 @@ class TransferLine(TenantScoped, Base):
     batch: Mapped[str] = mapped_column(String(40), default="")
     expiry: Mapped[date | None] = mapped_column()
     qty: Mapped[int] = mapped_column(BigInteger)
+    serials: Mapped[list[str]] = mapped_column(default=list)
 
 
 class StockCount(DataScoped, Base):
