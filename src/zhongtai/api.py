@@ -54,6 +54,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         relay = Relay(database, settings, RELAY_JOBS) if settings.run_relay else None
         task = asyncio.create_task(relay.run_forever(stop)) if relay else None
         yield
+        for close in app.state.closers:  # e.g. the hot path's batch workers
+            close()
         stop.set()
         if task and relay:
             await task
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = database
     app.state.principal_loader = load_principal
+    app.state.closers = []
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     for router in ROUTERS:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from anyio import to_thread
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import StringConstraints
 
 from zhongtai.catalog.schemas import LongCode
 from zhongtai.inventory import service
-from zhongtai.inventory.model import ReservationStatus, SerialStatus
+from zhongtai.inventory.hotpath import AlreadyAnswered, HoldRequest, ReservationBatcher
+from zhongtai.inventory.model import ReservationStatus, SerialStatus, StockRuleError
 from zhongtai.inventory.schemas import (
     AdjustmentIn,
     AllocationIn,
@@ -24,6 +27,7 @@ from zhongtai.inventory.schemas import (
     CountLinesIn,
     CountOut,
     ExpiringOut,
+    HoldIn,
     LocationIn,
     LocationOut,
     LocationPatch,
@@ -43,7 +47,7 @@ from zhongtai.inventory.schemas import (
     TransferOut,
 )
 from zhongtai.org.schemas import Id
-from zhongtai.platform.errors import ValidationFailed
+from zhongtai.platform.errors import ProblemError, ValidationFailed
 from zhongtai.platform.http import Ctx, reader, writer
 from zhongtai.platform.uow import UnitOfWork
 
@@ -270,6 +274,49 @@ def reserve(body: ReserveIn, ctx: Ctx = Depends(writer("stock:reserve"))) -> JSO
     """库存锁定: hold stock at one or more locations for `ttl_seconds`; all lines or none
     (409 `out-of-stock` naming the line that cannot be met)."""
     return ctx.mutate(lambda uow: _reservation(uow, service.reserve(uow, body)), status_code=201)
+
+
+def _batcher(request: Request) -> ReservationBatcher:
+    """The process's hot-path batcher, started with the first hold."""
+    state = request.app.state
+    if getattr(state, "hold_batcher", None) is None:
+        state.hold_batcher = ReservationBatcher(state.db)
+        state.closers.append(state.hold_batcher.close)
+    batcher: ReservationBatcher = state.hold_batcher
+    return batcher
+
+
+@router.post("/stock/holds", status_code=201, response_model=ReservationOut)
+async def hold(
+    body: HoldIn, request: Request, ctx: Ctx = Depends(writer("stock:reserve"))
+) -> JSONResponse:
+    """秒杀锁定: a one-line reservation on the hot path. Concurrent holds are combined into
+    one transaction (group commit) with their audit entries and idempotency records; each
+    caller still gets its own answer, the same as from `POST /stock/reservations`."""
+    if replay := await to_thread.run_sync(ctx.replay):
+        return replay
+
+    def prepare() -> tuple[HoldRequest, ReservationOut]:
+        with ctx.read() as uow:
+            return service.hold_request(uow, body)
+
+    try:
+        req, answer = await to_thread.run_sync(prepare)
+    except ProblemError as exc:
+        await to_thread.run_sync(ctx.audit_refusal, exc.status)
+        raise
+    out = answer.model_dump(mode="json")
+    change = {"entity": "reservation", "id": out["id"], "op": "insert", "before": {}, "after": out}
+    req = replace(
+        req, audit=ctx.audit_row(201, out, [change]), idempotency=ctx.idempotency_row(201, out)
+    )
+    try:
+        await _batcher(request).reserve_async(req)
+    except AlreadyAnswered:
+        return await to_thread.run_sync(ctx.replay) or JSONResponse(out, status_code=201)
+    except StockRuleError as exc:
+        raise service.OutOfStock(str(exc), field="qty", sku=body.sku) from exc
+    return JSONResponse(out, status_code=201)
 
 
 @router.get("/stock/reservations", response_model=list[ReservationOut])

@@ -12,19 +12,24 @@ nothing; after it, every acknowledged reservation is durable.
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from collections import defaultdict
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
+from psycopg.types.json import Json
 from sqlalchemy import Connection, bindparam, func, insert, select, tuple_, update
 
 from zhongtai.inventory import model
-from zhongtai.inventory.service import draw_quota, rulebooks
+from zhongtai.inventory.allocation import draw_quota, rulebooks
 from zhongtai.inventory.store import Reservation, ReservationLine, StockLevel
+from zhongtai.platform.audit import AuditEntry
 from zhongtai.platform.db import Base, Database, dialect_insert
+from zhongtai.platform.idempotency import IdempotencyRecord
 from zhongtai.platform.ids import new_id, utcnow
 from zhongtai.platform.outbox import OutboxEvent
 
@@ -41,6 +46,17 @@ class HoldRequest:
     channel: str
     owner: str
     ttl_seconds: int = 900
+    # Set by an HTTP caller, which has already shown these to nobody: the hold's id and
+    # times, its audit entry (stored whatever the answer) and its idempotency record
+    # (stored with a granted hold, so a retry is answered, not applied twice).
+    hold_id: str | None = None
+    created_at: datetime | None = None
+    audit: dict[str, Any] | None = None
+    idempotency: dict[str, Any] | None = None
+
+
+class AlreadyAnswered(Exception):
+    """A twin with the same Idempotency-Key was granted first: replay its answer."""
 
 
 @dataclass
@@ -50,29 +66,49 @@ class _Pending:
 
 
 class ReservationBatcher:
-    """Submit from many threads; one worker applies batches. `reserve` returns the
-    reservation id or raises `model.OutOfStockError`."""
+    """Submit from many threads; workers apply batches. `reserve` returns the
+    reservation id or raises `model.OutOfStockError`.
+
+    On PostgreSQL two workers take turns: while one batch commits, the next is read and
+    built, and it takes the level locks the moment the first lets go. SQLite has one
+    writer at a time anyway, so it gets one worker. Each worker keeps its own connection
+    instead of checking one out of the pool per batch."""
 
     def __init__(self, db: Database, max_batch: int = 5000) -> None:
         self.db = db
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
-        self._worker = threading.Thread(target=self._run, name="zt-reservations", daemon=True)
-        self._worker.start()
+        self._engine = db.engine.execution_options(zt_write=True)
+        self._workers = [
+            threading.Thread(target=self._run, name=f"zt-reservations-{n}", daemon=True)
+            for n in range(2 if db.dialect == "postgresql" else 1)
+        ]
+        for worker in self._workers:
+            worker.start()
         self.batches = 0
 
     def reserve(self, request: HoldRequest, timeout: float = 30.0) -> str:
+        return self._submit(request).result(timeout)
+
+    async def reserve_async(self, request: HoldRequest) -> str:
+        """The same from an event loop: waiting costs a coroutine, not a thread."""
+        return await asyncio.wrap_future(self._submit(request))
+
+    def _submit(self, request: HoldRequest) -> Future[str]:
         if request.qty <= 0:
             raise model.StockRuleError("qty", "must be positive")
         pending = _Pending(request)
         self._queue.put(pending)
-        return pending.answer.result(timeout)
+        return pending.answer
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._worker.join(timeout=30)
+        for _worker in self._workers:
+            self._queue.put(None)
+        for worker in self._workers:
+            worker.join(timeout=30)
 
     def _run(self) -> None:
+        conn: Connection | None = None
         while (first := self._queue.get()) is not None:
             batch = [first]
             stop = False
@@ -85,103 +121,129 @@ class ReservationBatcher:
                     stop = True
                     break
                 batch.append(nxt)
-            self._apply(batch)
+            conn = self._apply(conn, batch)
             if stop:
-                return
+                break
+        if conn is not None:
+            conn.close()
 
-    def _apply(self, batch: list[_Pending]) -> None:
+    def _apply(self, conn: Connection | None, batch: list[_Pending]) -> Connection | None:
+        """Apply one batch; the connection to use next (None: make a fresh one)."""
         try:
-            with self.db.engine.execution_options(zt_write=True).begin() as conn:
+            conn = conn or self._engine.connect()
+            with conn.begin():
                 outcomes = _apply_batch(conn, self.db.dialect, [p.request for p in batch])
         except Exception as exc:  # nothing was committed: every caller learns it failed
             for p in batch:
                 p.answer.set_exception(exc)
-            return
+            if conn is not None:
+                conn.invalidate()  # whatever broke, the next batch starts on a new one
+                conn.close()
+            return None
         self.batches += 1
         for p, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, str):
                 p.answer.set_result(outcome)
             else:
                 p.answer.set_exception(outcome)
+        return conn
 
 
 Key = tuple[str, str, str]  # (tenant, sku, location)
 
 
 def _lock_all(conn: Connection, dialect: str, keys: list[Key]) -> dict[Key, model.Balance]:
-    """Make missing levels, lock every level of the batch in key order (so batches from
-    several processes cannot deadlock), and read their balances net of lapsed holds: three
-    statements however many levels the batch touches."""
-    insert_ = dialect_insert(dialect)
-    now = utcnow()
-    missing = [
-        {
-            "tenant_id": t,
-            "sku_id": s,
-            "location_id": loc,
-            "on_hand": 0,
-            "reserved": 0,
-            "in_transit": 0,
-            "safety_stock": 0,
-            "updated_at": now,
-        }
-        for t, s, loc in keys
-    ]
-    for start in range(0, len(missing), 1000):  # SQLite allows 32,766 bound values
-        conn.execute(
-            insert_(StockLevel).values(missing[start : start + 1000]).on_conflict_do_nothing()
+    """Lock every level of the batch in key order (so batches from several processes
+    cannot deadlock) and read their balances net of lapsed holds, in one statement; levels
+    not there yet are made first."""
+    found = _locked_balances(conn, keys)
+    if len(found) < len(keys):
+        insert_ = dialect_insert(dialect)
+        now = utcnow()
+        missing = [
+            {
+                "tenant_id": t,
+                "sku_id": s,
+                "location_id": loc,
+                "on_hand": 0,
+                "reserved": 0,
+                "in_transit": 0,
+                "safety_stock": 0,
+                "updated_at": now,
+            }
+            for t, s, loc in keys
+            if (t, s, loc) not in found
+        ]
+        for start in range(0, len(missing), 1000):  # SQLite allows 32,766 bound values
+            conn.execute(
+                insert_(StockLevel).values(missing[start : start + 1000]).on_conflict_do_nothing()
+            )
+        found = _locked_balances(conn, keys)
+    return found
+
+
+def _locked_balances(conn: Connection, keys: list[Key]) -> dict[Key, model.Balance]:
+    c, line = StockLevel, ReservationLine
+    lapsed = (
+        select(func.coalesce(func.sum(line.qty), 0))
+        .where(
+            line.tenant_id == c.tenant_id,
+            line.sku_id == c.sku_id,
+            line.location_id == c.location_id,
+            line.expires_at <= utcnow(),
         )
-    c = StockLevel
+        .scalar_subquery()
+    )
     rows = conn.execute(
-        select(
-            c.tenant_id,
-            c.sku_id,
-            c.location_id,
-            c.on_hand,
-            c.reserved,
-            c.in_transit,
-            c.safety_stock,
-        )
+        select(c.tenant_id, c.sku_id, c.location_id, c.on_hand, c.reserved, c.in_transit)
+        .add_columns(c.safety_stock, lapsed.label("lapsed"))
         .where(tuple_(c.tenant_id, c.sku_id, c.location_id).in_(keys))
         .order_by(c.tenant_id, c.sku_id, c.location_id)
-        .with_for_update()
+        .with_for_update(of=c)
     ).all()
-    line = ReservationLine
-    lapsed = {
-        (t, s, loc): int(q)
-        for t, s, loc, q in conn.execute(
-            select(line.tenant_id, line.sku_id, line.location_id, func.sum(line.qty))
-            .where(
-                tuple_(line.tenant_id, line.sku_id, line.location_id).in_(keys),
-                line.expires_at <= now,
-            )
-            .group_by(line.tenant_id, line.sku_id, line.location_id)
-        )
-    }
     return {
         (r.tenant_id, r.sku_id, r.location_id): model.Balance(
-            r.on_hand,
-            r.reserved - lapsed.get((r.tenant_id, r.sku_id, r.location_id), 0),
-            r.in_transit,
-            r.safety_stock,
+            r.on_hand, r.reserved - int(r.lapsed), r.in_transit, r.safety_stock
         )
         for r in rows
     }
 
 
-def _bulk_insert(conn: Connection, dialect: str, table: str, rows: list[dict[str, object]]) -> None:
-    """Many rows at once: COPY on PostgreSQL (one round trip instead of one per row),
-    executemany on SQLite (in-process, already cheap)."""
-    if not rows:
-        return
-    columns = list(rows[0])
-    if dialect != "postgresql":
-        conn.execute(insert(Base.metadata.tables[table]), rows)
-        return
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([row[c] for c in columns])
+def _write(
+    conn: Connection,
+    dialect: str,
+    increments: list[dict[str, object]],
+    draws: dict[str, int],
+    inserts: list[tuple[str, list[dict[str, object]]]],
+) -> None:
+    """The batch's writes: one UPDATE per level, and the new rows by COPY on PostgreSQL
+    (one round trip per table instead of one per row), executemany on SQLite (in-process,
+    already cheap)."""
+    if increments:
+        c = StockLevel
+        conn.execute(
+            update(c)
+            .where(
+                c.tenant_id == bindparam("t"),
+                c.sku_id == bindparam("s"),
+                c.location_id == bindparam("l"),
+            )
+            .values(reserved=c.reserved + bindparam("add"), updated_at=bindparam("at")),
+            increments,
+        )
+    for quota_id, qty in draws.items():
+        draw_quota(conn, quota_id, qty)
+    for table, rows in inserts:
+        if not rows:
+            continue
+        if dialect != "postgresql":
+            conn.execute(insert(Base.metadata.tables[table]), rows)
+            continue
+        columns = list(rows[0])
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([Json(v) if isinstance(v, dict | list) else v for v in row.values()])
 
 
 def _apply_batch(
@@ -198,20 +260,30 @@ def _apply_batch(
     balances = _lock_all(conn, dialect, sorted(groups))
     # Quota counters change only under their level's lock: read them once it is held.
     books = rulebooks(conn, {t for t, _s, _l in groups})
+    answered = _answered(conn, requests)
     increments: list[dict[str, object]] = []
     draws: dict[str, int] = defaultdict(int)
+    audits: list[dict[str, object]] = []
+    records: list[dict[str, object]] = []
     for (tenant, sku, location), idx in sorted(groups.items()):
         balance = balances[(tenant, sku, location)]
         granted = 0
         for i in idx:
             r = requests[i]
+            key = r.idempotency and (tenant, r.idempotency["actor_id"], r.idempotency["key"])
+            if key in answered:
+                outcomes[i] = AlreadyAnswered()
+                continue
             try:
                 balance, quota = books[tenant].take(balance, r.channel, sku, location, r.qty)
             except model.StockRuleError as exc:
                 outcomes[i] = exc
+                if r.audit:
+                    audits.append({**r.audit, "status_code": 409, "target_ids": []})
                 continue
-            hold_id = new_id()
-            expires = now + timedelta(seconds=r.ttl_seconds)
+            hold_id = r.hold_id or new_id()
+            created = r.created_at or now
+            expires = created + timedelta(seconds=r.ttl_seconds)
             holds.append(
                 {
                     "id": hold_id,
@@ -221,12 +293,17 @@ def _apply_batch(
                     "status": "active",
                     "actor_id": r.actor_id,
                     "expires_at": expires,
-                    "created_at": now,
+                    "created_at": created,
                 }
             )
+            if r.audit:
+                audits.append(r.audit)
+            if r.idempotency and key:
+                records.append(r.idempotency)
+                answered.add(key)
             lines.append(
                 {
-                    "id": new_id(),
+                    "id": hold_id,  # a hold of one line: the line shares its id
                     "tenant_id": tenant,
                     "reservation_id": hold_id,
                     "sku_id": sku,
@@ -242,7 +319,7 @@ def _apply_batch(
             granted += 1
         total = balance.reserved - balances[(tenant, sku, location)].reserved
         if total:
-            increments.append({"t": tenant, "s": sku, "l": location, "add": total})
+            increments.append({"t": tenant, "s": sku, "l": location, "add": total, "at": now})
             events.append(
                 {
                     "id": new_id(),
@@ -259,22 +336,35 @@ def _apply_batch(
                     },
                 }
             )
-    for quota_id, qty in draws.items():
-        draw_quota(conn, quota_id, qty)
-    if increments:
-        c = StockLevel
-        conn.execute(
-            update(StockLevel)
-            .where(
-                c.tenant_id == bindparam("t"),
-                c.sku_id == bindparam("s"),
-                c.location_id == bindparam("l"),
-            )
-            .values(reserved=c.reserved + bindparam("add"), updated_at=now),
-            increments,
-        )
-    _bulk_insert(conn, dialect, Reservation.__tablename__, holds)
-    _bulk_insert(conn, dialect, ReservationLine.__tablename__, lines)
-    for start in range(0, len(events), 2000):
-        conn.execute(insert(OutboxEvent), events[start : start + 2000])
+    _write(
+        conn,
+        dialect,
+        increments,
+        draws,
+        [
+            (Reservation.__tablename__, holds),
+            (ReservationLine.__tablename__, lines),
+            (OutboxEvent.__tablename__, events),
+            (AuditEntry.__tablename__, audits),
+            (IdempotencyRecord.__tablename__, records),
+        ],
+    )
     return outcomes
+
+
+def _answered(conn: Connection, requests: list[HoldRequest]) -> set[tuple[str, str, str]]:
+    """The batch's idempotency keys that a committed request has already used."""
+    keys = [
+        (r.tenant_id, r.idempotency["actor_id"], r.idempotency["key"])
+        for r in requests
+        if r.idempotency
+    ]
+    if not keys:
+        return set()
+    c = IdempotencyRecord
+    found = conn.execute(
+        select(c.tenant_id, c.actor_id, c.key).where(
+            tuple_(c.tenant_id, c.actor_id, c.key).in_(keys)
+        )
+    )
+    return {(t, a, k) for t, a, k in found}

@@ -134,6 +134,18 @@ class ReserveIn(BaseModel):
     lines: list[ReserveLine] = Field(min_length=1, max_length=200)
 
 
+class HoldIn(BaseModel):
+    """A one-line reservation for the hot path (秒杀): combined with concurrent ones into
+    one transaction."""
+
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    channel: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    sku: LongCode
+    location: LocationRef
+    qty: Qty = 1
+    ttl_seconds: int = Field(900, ge=1, le=7 * 86400)
+
+
 class ReservationLineOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     sku_id: str

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Result, func, select, update
+from sqlalchemy import func, select, update
 
 from zhongtai.catalog import service as catalog
 from zhongtai.catalog.store import Sku
 from zhongtai.inventory import model
+from zhongtai.inventory.allocation import draw_quota, rulebooks
+from zhongtai.inventory.hotpath import HoldRequest
 from zhongtai.inventory.schemas import (
     AdjustmentIn,
     AllocationIn,
@@ -20,10 +22,13 @@ from zhongtai.inventory.schemas import (
     CountIn,
     CountLinesIn,
     ExpiringOut,
+    HoldIn,
     LocationIn,
     LocationOut,
     LocationPatch,
     ReceiptIn,
+    ReservationLineOut,
+    ReservationOut,
     ReserveIn,
     SafetyStockIn,
     SaleIn,
@@ -51,7 +56,7 @@ from zhongtai.org.schemas import OrgUnitIn
 from zhongtai.org.store import OrgUnit
 from zhongtai.platform.db import Database, dialect_insert
 from zhongtai.platform.errors import Conflict, NotFound, ValidationFailed
-from zhongtai.platform.ids import utcnow
+from zhongtai.platform.ids import new_id, utcnow
 from zhongtai.platform.tenancy import scope_session
 from zhongtai.platform.uow import UnitOfWork
 
@@ -886,54 +891,6 @@ def expiring(uow: UnitOfWork, within_days: int) -> list[ExpiringOut]:
 # --- channel allocation (库存分配) and safety stock ------------------------------------
 
 
-class _Executes(Protocol):
-    def execute(self, statement: Any, /) -> Result[Any]: ...
-
-
-def rulebooks(db: _Executes, tenant_ids: set[str]) -> dict[str, model.Rulebook]:
-    """The active allocation rules of each tenant, quotas net of lapsed holds; read with
-    an ORM session or a bare connection (the hot path) alike."""
-    a, line = StockAllocation, ReservationLine
-    rows = db.execute(
-        select(
-            a.id, a.tenant_id, a.kind, a.channel, a.location_id, a.sku_id, a.pct, a.qty, a.used
-        ).where(a.tenant_id.in_(tenant_ids), a.active.is_(True))
-    ).all()
-    quotas = [r.id for r in rows if r.kind == model.AllocationKind.quota]
-    lapsed_by_quota: dict[str, int] = {}
-    if quotas:
-        lapsed_by_quota = {
-            row.quota: int(row.qty)
-            for row in db.execute(
-                select(line.allocation_id.label("quota"), func.sum(line.qty).label("qty"))
-                .where(line.allocation_id.in_(quotas), line.expires_at <= utcnow())
-                .group_by(line.allocation_id)
-            )
-        }
-    rules: dict[str, list[model.Allocation]] = {t: [] for t in tenant_ids}
-    for r in rows:
-        rules[r.tenant_id].append(
-            model.Allocation(
-                id=r.id,
-                kind=model.AllocationKind(r.kind),
-                channel=r.channel,
-                location_id=r.location_id,
-                sku_id=r.sku_id,
-                pct=r.pct,
-                qty=r.qty,
-                used=r.used - lapsed_by_quota.get(r.id, 0),
-            )
-        )
-    return {t: model.Rulebook(found) for t, found in rules.items()}
-
-
-def draw_quota(db: _Executes, quota_id: str, qty: int) -> None:
-    """Count units against a quota (negative: give them back); a single UPDATE, so it is
-    safe beside the hot path's batches."""
-    a = StockAllocation
-    db.execute(update(a).where(a.id == quota_id).values(used=a.used + qty))
-
-
 def create_allocation(uow: UnitOfWork, cmd: AllocationIn) -> StockAllocation:
     """A channel allocation rule; at most one active rule of a kind per channel, location
     (and SKU)."""
@@ -1073,6 +1030,38 @@ def reserve(uow: UnitOfWork, cmd: ReserveIn) -> Reservation:
         },
     )
     return reservation
+
+
+def hold_request(uow: UnitOfWork, cmd: HoldIn) -> tuple[HoldRequest, ReservationOut]:
+    """What the hot path needs to know of a one-line hold, checked as `reserve` checks
+    it, and the answer it gets if granted: the hold's id and times are fixed now, so the
+    answer can be stored (idempotency, audit) in the batch that grants it."""
+    org.require_entry(uow, "channel", cmd.channel, "channel")
+    sku = catalog.sku_by_code(uow, cmd.sku)
+    _unit, loc = resolve_location(uow, cmd.location)
+    hold_id, now = new_id(), utcnow()
+    request = HoldRequest(
+        tenant_id=uow.tenant_id,
+        actor_id=uow.actor_id,
+        sku_id=sku.id,
+        location_id=loc.id,
+        qty=cmd.qty,
+        channel=cmd.channel,
+        owner=cmd.owner,
+        ttl_seconds=cmd.ttl_seconds,
+        hold_id=hold_id,
+        created_at=now,
+    )
+    answer = ReservationOut(
+        id=hold_id,
+        owner=cmd.owner,
+        channel=cmd.channel,
+        status=model.ReservationStatus.active.value,
+        expires_at=now + timedelta(seconds=cmd.ttl_seconds),
+        created_at=now,
+        lines=[ReservationLineOut(sku_id=sku.id, location_id=loc.id, qty=cmd.qty)],
+    )
+    return request, answer
 
 
 def lines_of(uow: UnitOfWork, reservation_id: str) -> list[ReservationLine]:

@@ -25,6 +25,7 @@ from zhongtai.platform import idempotency
 from zhongtai.platform.audit import CHANGES, AuditEntry
 from zhongtai.platform.db import Database
 from zhongtai.platform.errors import ProblemError, Unauthorized
+from zhongtai.platform.ids import new_id, utcnow
 from zhongtai.platform.security import Principal, TokenClaims, read_token
 from zhongtai.platform.uow import UnitOfWork
 
@@ -76,7 +77,7 @@ class Ctx:
                 return replay
             raise
         except ProblemError as exc:
-            self._audit_refusal(exc.status)
+            self.audit_refusal(exc.status)
             raise
         return JSONResponse(body, status_code=status_code)
 
@@ -85,28 +86,51 @@ class Ctx:
             stored = idempotency.find(uow.session, self.principal.actor_id, key, self.fingerprint)
             return _replay(stored) if stored else None
 
+    def replay(self) -> JSONResponse | None:
+        """The stored answer to this request's Idempotency-Key, if it was answered."""
+        return self._replay_of(self.idempotency_key) if self.idempotency_key else None
+
+    def audit_row(self, status: int, body: Any, changes: list[dict[str, Any]]) -> dict[str, Any]:
+        """This call's audit entry as column values (for writers that batch their rows)."""
+        target = [body["id"]] if isinstance(body, dict) and isinstance(body.get("id"), str) else []
+        return {
+            "id": new_id(),
+            "tenant_id": self.principal.tenant_id,
+            "at": utcnow(),
+            "actor_type": self.principal.actor_type,
+            "actor_id": self.principal.actor_id,
+            "actor_name": self.principal.name,
+            "action": self.action,
+            "method": self.method,
+            "path": self.path,
+            "status_code": status,
+            "request_id": self.request_id,
+            "idempotency_key": self.idempotency_key,
+            "target_ids": target + sorted({c["id"] for c in changes if c["id"] not in target}),
+            "changes": changes,
+        }
+
+    def idempotency_row(self, status: int, body: Any) -> dict[str, Any] | None:
+        """The record that answers a retry of this call, as column values; None without a
+        key."""
+        if not self.idempotency_key:
+            return None
+        return {
+            "tenant_id": self.principal.tenant_id,
+            "actor_id": self.principal.actor_id,
+            "key": self.idempotency_key,
+            "request_hash": self.fingerprint,
+            "status_code": status,
+            "response_body": json.dumps(body),
+            "created_at": utcnow(),
+        }
+
     def _audit(
         self, uow: UnitOfWork, status: int, body: Any, changes: list[dict[str, Any]]
     ) -> None:
-        target = [body["id"]] if isinstance(body, dict) and isinstance(body.get("id"), str) else []
-        ids = target + sorted({c["id"] for c in changes if c["id"] not in target})
-        uow.session.add(
-            AuditEntry(
-                actor_type=self.principal.actor_type,
-                actor_id=self.principal.actor_id,
-                actor_name=self.principal.name,
-                action=self.action,
-                method=self.method,
-                path=self.path,
-                status_code=status,
-                request_id=self.request_id,
-                idempotency_key=self.idempotency_key,
-                target_ids=ids,
-                changes=changes,
-            )
-        )
+        uow.session.add(AuditEntry(**self.audit_row(status, body, changes)))
 
-    def _audit_refusal(self, status: int) -> None:
+    def audit_refusal(self, status: int) -> None:
         """Refused changes are part of the trail too (who tried what)."""
         with UnitOfWork.for_principal(self.db, self.principal, write=True) as uow:
             self._audit(uow, status, None, [])
