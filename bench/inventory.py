@@ -4,11 +4,15 @@ Run against embedded SQLite and the PostgreSQL server (ZT_BENCH_POSTGRES_URL, de
 the local one; a schema of its own, dropped after). Both arms of the flash sale run the
 same statements (`inventory.hotpath._apply_batch`): the baseline applies one request per
 transaction (SELECT ... FOR UPDATE, check, UPDATE, INSERT, COMMIT: what Saleor does), the
-platform hands requests to the group-commit batcher. Callers are threads of this process.
+platform hands requests to the group-commit batcher. Callers are 64 threads of this
+process for one-transaction-per-request (a sync worker pool), 64 coroutines for the
+batcher (how the async HTTP route `POST /v1/stock/holds` calls it), and, for comparison,
+64 threads through the batcher too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import statistics
@@ -16,7 +20,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -136,14 +140,15 @@ def _race(
     *,
     seconds: float | None = None,
     total: int | None = None,
+    callers: int = CALLERS,
 ) -> tuple[int, float, list[float]]:
-    """CALLERS threads calling `reserve` until time or requests run out:
+    """`callers` threads calling `reserve` until time or requests run out:
     (successes, elapsed seconds, latencies of every call)."""
-    won = [0] * CALLERS
-    latencies: list[list[float]] = [[] for _ in range(CALLERS)]
+    won = [0] * callers
+    latencies: list[list[float]] = [[] for _ in range(callers)]
     budget = iter(range(total)) if total else None
     lock = threading.Lock()
-    barrier = threading.Barrier(CALLERS + 1)
+    barrier = threading.Barrier(callers + 1)
 
     def caller(n: int) -> None:
         rng = random.Random(n)
@@ -162,7 +167,7 @@ def _race(
                 pass
             latencies[n].append(time.perf_counter() - t0)
 
-    threads = [threading.Thread(target=caller, args=(n,)) for n in range(CALLERS)]
+    threads = [threading.Thread(target=caller, args=(n,)) for n in range(callers)]
     for t in threads:
         t.start()
     barrier.wait()
@@ -198,22 +203,62 @@ def _oversold(db: Database, tenant: str) -> int:
     return bad
 
 
+async def _race_async(
+    reserve: Callable[[hotpath.HoldRequest], Awaitable[str]],
+    hold: hotpath.HoldRequest,
+    seconds: float,
+) -> tuple[int, float, list[float]]:
+    """CALLERS coroutines awaiting `reserve` until time runs out, as the HTTP server's
+    event loop does: (successes, elapsed seconds, latencies of every call)."""
+    won, latencies = 0, []
+
+    async def caller(deadline: float) -> None:
+        nonlocal won
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            try:
+                await reserve(hold)
+                won += 1
+            except model.StockRuleError:
+                pass
+            latencies.append(time.perf_counter() - t0)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(caller(start + seconds) for _ in range(CALLERS)))
+    return won, time.perf_counter() - start, latencies
+
+
+def _flash_arm(kind: str, arm: str, seconds: float) -> tuple[int, float, list[float], int]:
+    """One arm on a fresh database: (successes, seconds, latencies, oversold units)."""
+    with _database(kind) as db:
+        tenant, skus, locs = _setup(db, 1, 1, 1_000_000)
+        hold = hotpath.HoldRequest(tenant, "bench", skus[0], locs[0], 1, "live", "flash")
+        if arm in ("baseline", "loop"):
+            single = _one_per_transaction(db)
+            callers = 1 if arm == "loop" else CALLERS
+            won, elapsed, lat = _race(single, lambda _r: hold, seconds=seconds, callers=callers)
+        else:
+            batcher = hotpath.ReservationBatcher(db)
+            if arm == "threads":
+                won, elapsed, lat = _race(batcher.reserve, lambda _r: hold, seconds=seconds)
+            else:
+                won, elapsed, lat = asyncio.run(_race_async(batcher.reserve_async, hold, seconds))
+            batcher.close()
+        return won, elapsed, lat, _oversold(db, tenant)
+
+
 def _flash(kind: str, seconds: float, say: Callable[[str], None]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for arm in ("baseline", "batched"):
-        with _database(kind) as db:
-            tenant, skus, locs = _setup(db, 1, 1, 1_000_000)
-            hold = hotpath.HoldRequest(tenant, "bench", skus[0], locs[0], 1, "live", "flash")
-            batcher = hotpath.ReservationBatcher(db) if arm == "batched" else None
-            reserve = batcher.reserve if batcher else _one_per_transaction(db)
-            say(f"{kind} flash sale, {arm}, {CALLERS} callers")
-            won, elapsed, lat = _race(reserve, lambda _r, h=hold: h, seconds=seconds)
-            if batcher:
-                batcher.close()
-            out[f"{arm}_per_s"] = won / elapsed
-            out[f"{arm}_median_ms"] = statistics.median(lat) * 1000
-            out[f"{arm}_p99_ms"] = statistics.quantiles(lat, n=100)[98] * 1000
-            out["oversold"] = out.get("oversold", 0) + _oversold(db, tenant)
+    """Arms: `baseline` (64 threads, one transaction each), `loop` (one caller, one
+    transaction each: the best case of that design), `batched` (64 coroutines through
+    the batcher, as the HTTP route calls it), `threads` (64 threads through it)."""
+    out: dict[str, float] = {"oversold": 0}
+    for arm in ("baseline", "loop", "batched", "threads"):
+        say(f"{kind} flash sale, {arm}")
+        won, elapsed, lat, oversold = _flash_arm(kind, arm, seconds)
+        out[f"{arm}_per_s"] = won / elapsed
+        out[f"{arm}_median_ms"] = statistics.median(lat) * 1000
+        out[f"{arm}_p99_ms"] = statistics.quantiles(lat, n=100)[98] * 1000
+        out["oversold"] += oversold
     return out
 
 
@@ -268,6 +313,9 @@ def run(quick: bool, say: Callable[[str], None]) -> dict[str, float]:
         m[f"flash_sale_{key}_median_ms"] = round(f["batched_median_ms"], 2)
         m[f"flash_sale_{key}_p99_ms"] = round(f["batched_p99_ms"], 2)
         m[f"flash_sale_{key}_baseline_p99_ms"] = round(f["baseline_p99_ms"], 2)
+        m[f"flash_sale_{key}_loop_per_s"] = round(f["loop_per_s"], 1)
+        m[f"flash_sale_{key}_ratio_vs_loop"] = round(f["batched_per_s"] / f["loop_per_s"], 2)
+        m[f"flash_sale_{key}_threads_per_s"] = round(f["threads_per_s"], 1)
         oversold += int(f["oversold"])
     say("sell-out: 10,000 units, 50,000 requests")
     requests, units = (5_000, 1_000) if quick else (50_000, 10_000)
@@ -287,7 +335,9 @@ def summary(m: dict[str, float]) -> str:
     return (
         f"flash sale PG {m['flash_sale_pg_per_s']}/s vs {m['flash_sale_pg_baseline_per_s']}/s "
         f"one-transaction-per-request ({m['flash_sale_pg_ratio']}x, p99 "
-        f"{m['flash_sale_pg_p99_ms']} ms); SQLite {m['flash_sale_sqlite_per_s']}/s vs "
+        f"{m['flash_sale_pg_p99_ms']} ms; one-caller loop {m['flash_sale_pg_loop_per_s']}/s, "
+        f"64 threads via the batcher {m['flash_sale_pg_threads_per_s']}/s); "
+        f"SQLite {m['flash_sale_sqlite_per_s']}/s vs "
         f"{m['flash_sale_sqlite_baseline_per_s']}/s ({m['flash_sale_sqlite_ratio']}x); "
         f"sell-out {int(m['sellout_successes'])} won; mixed {m['mixed_reservations_per_s']} "
         f"reservations/s, {m['availability_queries_per_s']} availability queries/s; "

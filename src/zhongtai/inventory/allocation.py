@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from sqlalchemy import Result, func, select, update
+from sqlalchemy import Result, bindparam, func, select, update
 
 from zhongtai.inventory import model
 from zhongtai.inventory.store import ReservationLine, StockAllocation
@@ -13,28 +13,32 @@ from zhongtai.platform.ids import utcnow
 
 
 class _Executes(Protocol):
-    def execute(self, statement: Any, /) -> Result[Any]: ...
+    def execute(self, statement: Any, params: Any = None, /) -> Result[Any]: ...
+
+
+_a, _line = StockAllocation, ReservationLine
+_RULES = select(
+    _a.id, _a.tenant_id, _a.kind, _a.channel, _a.location_id, _a.sku_id, _a.pct, _a.qty, _a.used
+).where(_a.tenant_id.in_(bindparam("tenants", expanding=True)), _a.active.is_(True))
+_LAPSED_BY_QUOTA = (
+    select(_line.allocation_id.label("quota"), func.sum(_line.qty).label("qty"))
+    .where(_line.allocation_id.in_(bindparam("quotas", expanding=True)))
+    .where(_line.expires_at <= bindparam("now"))
+    .group_by(_line.allocation_id)
+)
+_DRAW = update(_a).where(_a.id == bindparam("quota")).values(used=_a.used + bindparam("units"))
 
 
 def rulebooks(db: _Executes, tenant_ids: set[str]) -> dict[str, model.Rulebook]:
     """The active allocation rules of each tenant, quotas net of lapsed holds; read with
     an ORM session or a bare connection (the hot path) alike."""
-    a, line = StockAllocation, ReservationLine
-    rows = db.execute(
-        select(
-            a.id, a.tenant_id, a.kind, a.channel, a.location_id, a.sku_id, a.pct, a.qty, a.used
-        ).where(a.tenant_id.in_(tenant_ids), a.active.is_(True))
-    ).all()
+    rows = db.execute(_RULES, {"tenants": list(tenant_ids)}).all()
     quotas = [r.id for r in rows if r.kind == model.AllocationKind.quota]
     lapsed_by_quota: dict[str, int] = {}
     if quotas:
         lapsed_by_quota = {
             row.quota: int(row.qty)
-            for row in db.execute(
-                select(line.allocation_id.label("quota"), func.sum(line.qty).label("qty"))
-                .where(line.allocation_id.in_(quotas), line.expires_at <= utcnow())
-                .group_by(line.allocation_id)
-            )
+            for row in db.execute(_LAPSED_BY_QUOTA, {"quotas": quotas, "now": utcnow()})
         }
     rules: dict[str, list[model.Allocation]] = {t: [] for t in tenant_ids}
     for r in rows:
@@ -56,5 +60,4 @@ def rulebooks(db: _Executes, tenant_ids: set[str]) -> dict[str, model.Rulebook]:
 def draw_quota(db: _Executes, quota_id: str, qty: int) -> None:
     """Count units against a quota (negative: give them back); a single UPDATE, so it is
     safe beside the hot path's batches."""
-    a = StockAllocation
-    db.execute(update(a).where(a.id == quota_id).values(used=a.used + qty))
+    db.execute(_DRAW, {"quota": quota_id, "units": qty})

@@ -182,31 +182,48 @@ def _lock_all(conn: Connection, dialect: str, keys: list[Key]) -> dict[Key, mode
     return found
 
 
-def _locked_balances(conn: Connection, keys: list[Key]) -> dict[Key, model.Balance]:
-    c, line = StockLevel, ReservationLine
-    lapsed = (
-        select(func.coalesce(func.sum(line.qty), 0))
+_c, _line = StockLevel, ReservationLine
+# Built once: the hot path runs these thousands of times a second.
+_LOCK = (
+    select(_c.tenant_id, _c.sku_id, _c.location_id, _c.on_hand, _c.reserved, _c.in_transit)
+    .add_columns(
+        _c.safety_stock,
+        select(func.coalesce(func.sum(_line.qty), 0))
         .where(
-            line.tenant_id == c.tenant_id,
-            line.sku_id == c.sku_id,
-            line.location_id == c.location_id,
-            line.expires_at <= utcnow(),
+            _line.tenant_id == _c.tenant_id,
+            _line.sku_id == _c.sku_id,
+            _line.location_id == _c.location_id,
+            _line.expires_at <= bindparam("now"),
         )
         .scalar_subquery()
+        .label("lapsed"),
     )
-    rows = conn.execute(
-        select(c.tenant_id, c.sku_id, c.location_id, c.on_hand, c.reserved, c.in_transit)
-        .add_columns(c.safety_stock, lapsed.label("lapsed"))
-        .where(tuple_(c.tenant_id, c.sku_id, c.location_id).in_(keys))
-        .order_by(c.tenant_id, c.sku_id, c.location_id)
-        .with_for_update(of=c)
-    ).all()
+    .where(tuple_(_c.tenant_id, _c.sku_id, _c.location_id).in_(bindparam("keys", expanding=True)))
+    .order_by(_c.tenant_id, _c.sku_id, _c.location_id)
+    .with_for_update(of=_c)
+)
+_ADD_RESERVED = (
+    update(_c)
+    .where(
+        _c.tenant_id == bindparam("t"),
+        _c.sku_id == bindparam("s"),
+        _c.location_id == bindparam("l"),
+    )
+    .values(reserved=_c.reserved + bindparam("add"), updated_at=bindparam("at"))
+)
+
+
+def _locked_balances(conn: Connection, keys: list[Key]) -> dict[Key, model.Balance]:
+    rows = conn.execute(_LOCK, {"keys": keys, "now": utcnow()}).all()
     return {
         (r.tenant_id, r.sku_id, r.location_id): model.Balance(
             r.on_hand, r.reserved - int(r.lapsed), r.in_transit, r.safety_stock
         )
         for r in rows
     }
+
+
+COPY_FROM_ROWS = 16
 
 
 def _write(
@@ -216,27 +233,17 @@ def _write(
     draws: dict[str, int],
     inserts: list[tuple[str, list[dict[str, object]]]],
 ) -> None:
-    """The batch's writes: one UPDATE per level, and the new rows by COPY on PostgreSQL
-    (one round trip per table instead of one per row), executemany on SQLite (in-process,
-    already cheap)."""
+    """The batch's writes: one UPDATE per level, and the new rows by COPY when there are
+    many on PostgreSQL (two round trips per table however many rows), by executemany
+    otherwise (SQLite is in-process, and a few rows are cheaper inserted than copied)."""
     if increments:
-        c = StockLevel
-        conn.execute(
-            update(c)
-            .where(
-                c.tenant_id == bindparam("t"),
-                c.sku_id == bindparam("s"),
-                c.location_id == bindparam("l"),
-            )
-            .values(reserved=c.reserved + bindparam("add"), updated_at=bindparam("at")),
-            increments,
-        )
+        conn.execute(_ADD_RESERVED, increments)
     for quota_id, qty in draws.items():
         draw_quota(conn, quota_id, qty)
     for table, rows in inserts:
         if not rows:
             continue
-        if dialect != "postgresql":
+        if dialect != "postgresql" or len(rows) < COPY_FROM_ROWS:
             conn.execute(insert(Base.metadata.tables[table]), rows)
             continue
         columns = list(rows[0])
