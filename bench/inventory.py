@@ -205,26 +205,28 @@ def _oversold(db: Database, tenant: str) -> int:
 
 async def _race_async(
     reserve: Callable[[hotpath.HoldRequest], Awaitable[str]],
-    hold: hotpath.HoldRequest,
+    make: Callable[[random.Random], hotpath.HoldRequest],
     seconds: float,
+    callers: int = CALLERS,
 ) -> tuple[int, float, list[float]]:
-    """CALLERS coroutines awaiting `reserve` until time runs out, as the HTTP server's
+    """`callers` coroutines awaiting `reserve` until time runs out, as the HTTP server's
     event loop does: (successes, elapsed seconds, latencies of every call)."""
     won, latencies = 0, []
 
-    async def caller(deadline: float) -> None:
+    async def caller(n: int, deadline: float) -> None:
         nonlocal won
+        rng = random.Random(n)
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
             try:
-                await reserve(hold)
+                await reserve(make(rng))
                 won += 1
             except model.StockRuleError:
                 pass
             latencies.append(time.perf_counter() - t0)
 
     start = time.perf_counter()
-    await asyncio.gather(*(caller(start + seconds) for _ in range(CALLERS)))
+    await asyncio.gather(*(caller(n, start + seconds) for n in range(callers)))
     return won, time.perf_counter() - start, latencies
 
 
@@ -242,7 +244,10 @@ def _flash_arm(kind: str, arm: str, seconds: float) -> tuple[int, float, list[fl
             if arm == "threads":
                 won, elapsed, lat = _race(batcher.reserve, lambda _r: hold, seconds=seconds)
             else:
-                won, elapsed, lat = asyncio.run(_race_async(batcher.reserve_async, hold, seconds))
+                callers = 256 if arm == "batched_256" else CALLERS
+                won, elapsed, lat = asyncio.run(
+                    _race_async(batcher.reserve_async, lambda _r: hold, seconds, callers)
+                )
             batcher.close()
         return won, elapsed, lat, _oversold(db, tenant)
 
@@ -250,9 +255,10 @@ def _flash_arm(kind: str, arm: str, seconds: float) -> tuple[int, float, list[fl
 def _flash(kind: str, seconds: float, say: Callable[[str], None]) -> dict[str, float]:
     """Arms: `baseline` (64 threads, one transaction each), `loop` (one caller, one
     transaction each: the best case of that design), `batched` (64 coroutines through
-    the batcher, as the HTTP route calls it), `threads` (64 threads through it)."""
+    the batcher, as the HTTP route calls it), `threads` (64 threads through it),
+    `batched_256` (256 coroutines through it: a flash sale has thousands of callers)."""
     out: dict[str, float] = {"oversold": 0}
-    for arm in ("baseline", "loop", "batched", "threads"):
+    for arm in ("baseline", "loop", "batched", "threads", "batched_256"):
         say(f"{kind} flash sale, {arm}")
         won, elapsed, lat, oversold = _flash_arm(kind, arm, seconds)
         out[f"{arm}_per_s"] = won / elapsed
@@ -288,7 +294,7 @@ def _mixed(kind: str, skus: int, locations: int, seconds: float) -> tuple[float,
             sku = rng.choices(sku_ids, weights)[0]
             return hotpath.HoldRequest(tenant, "bench", sku, rng.choice(loc_ids), 1, "mall", "mix")
 
-        won, elapsed, _lat = _race(batcher.reserve, make, seconds=seconds)
+        won, elapsed, _lat = asyncio.run(_race_async(batcher.reserve_async, make, seconds))
         batcher.close()
         rng = random.Random(9)
         codes = [f"B{rng.choices(range(skus), weights)[0]:06d}" for _ in range(2000)]
@@ -316,6 +322,7 @@ def run(quick: bool, say: Callable[[str], None]) -> dict[str, float]:
         m[f"flash_sale_{key}_loop_per_s"] = round(f["loop_per_s"], 1)
         m[f"flash_sale_{key}_ratio_vs_loop"] = round(f["batched_per_s"] / f["loop_per_s"], 2)
         m[f"flash_sale_{key}_threads_per_s"] = round(f["threads_per_s"], 1)
+        m[f"flash_sale_{key}_256_callers_per_s"] = round(f["batched_256_per_s"], 1)
         oversold += int(f["oversold"])
     say("sell-out: 10,000 units, 50,000 requests")
     requests, units = (5_000, 1_000) if quick else (50_000, 10_000)
@@ -336,7 +343,8 @@ def summary(m: dict[str, float]) -> str:
         f"flash sale PG {m['flash_sale_pg_per_s']}/s vs {m['flash_sale_pg_baseline_per_s']}/s "
         f"one-transaction-per-request ({m['flash_sale_pg_ratio']}x, p99 "
         f"{m['flash_sale_pg_p99_ms']} ms; one-caller loop {m['flash_sale_pg_loop_per_s']}/s, "
-        f"64 threads via the batcher {m['flash_sale_pg_threads_per_s']}/s); "
+        f"64 threads via the batcher {m['flash_sale_pg_threads_per_s']}/s, 256 callers "
+        f"{m['flash_sale_pg_256_callers_per_s']}/s); "
         f"SQLite {m['flash_sale_sqlite_per_s']}/s vs "
         f"{m['flash_sale_sqlite_baseline_per_s']}/s ({m['flash_sale_sqlite_ratio']}x); "
         f"sell-out {int(m['sellout_successes'])} won; mixed {m['mixed_reservations_per_s']} "

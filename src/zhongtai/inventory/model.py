@@ -237,6 +237,8 @@ class Rulebook:
         if not self.sources(channel, location_id):
             return 0
         rules = self.rules_at(sku_id, location_id)
+        if not rules:  # the shared pool: the common case, and the flash sale's hot path
+            return balance.available
         fenced = sum(
             r.remaining for r in rules if r.kind is AllocationKind.quota and r.channel != channel
         )

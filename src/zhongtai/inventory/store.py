@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -117,7 +118,13 @@ class ReservationLine(DataScoped, Base):
     __tablename__ = "reservation_line"
     __table_args__ = (
         Index("ix_reservation_line_lapse", "tenant_id", "sku_id", "location_id", "expires_at"),
-        Index("ix_reservation_line_quota", "allocation_id", "expires_at"),
+        Index(
+            "ix_reservation_line_quota",
+            "allocation_id",
+            "expires_at",
+            postgresql_where=text("allocation_id IS NOT NULL"),
+            sqlite_where=text("allocation_id IS NOT NULL"),
+        ),
     )
     scope_attribute: ClassVar[str] = "location_id"
     id: Mapped[str] = id_column(primary_key=True, default=new_id)

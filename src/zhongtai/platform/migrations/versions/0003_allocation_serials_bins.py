@@ -75,7 +75,11 @@ def upgrade() -> None:
     with op.batch_alter_table("reservation_line", schema=None) as batch_op:
         batch_op.add_column(sa.Column("allocation_id", sa.String(length=26), nullable=True))
         batch_op.create_index(
-            "ix_reservation_line_quota", ["allocation_id", "expires_at"], unique=False
+            "ix_reservation_line_quota",
+            ["allocation_id", "expires_at"],
+            unique=False,
+            postgresql_where=sa.text("allocation_id IS NOT NULL"),
+            sqlite_where=sa.text("allocation_id IS NOT NULL"),
         )
 
     with op.batch_alter_table("stock_level", schema=None) as batch_op:
