@@ -14,6 +14,8 @@ from zhongtai.catalog import api as catalog_api
 from zhongtai.catalog import service as catalog_service
 from zhongtai.inventory import api as inventory_api
 from zhongtai.inventory import service as inventory_service
+from zhongtai.orders import api as orders_api
+from zhongtai.orders import service as orders_service
 from zhongtai.org import api as org_api
 from zhongtai.org.service import load_principal
 from zhongtai.platform import api as platform_api
@@ -29,12 +31,17 @@ ROUTERS = [
     catalog_api.router,
     pricing_api.router,
     inventory_api.router,
+    orders_api.router,
     platform_api.router,
     platform_api.ops,
 ]
 
 
-RELAY_JOBS = [catalog_service.announce_due_listings, inventory_service.expire_due]
+RELAY_JOBS = [
+    catalog_service.announce_due_listings,
+    inventory_service.expire_due,
+    orders_service.cancel_unpaid,
+]
 
 
 def load_plugins(settings: Settings) -> None:

@@ -26,6 +26,9 @@ from zhongtai.inventory.schemas import (
     SlotIn,
     TransferIn,
 )
+from zhongtai.orders import service as orders
+from zhongtai.orders.model import FulfilmentType
+from zhongtai.orders.schemas import FulfilmentIn, OrderIn, OrderLineIn
 from zhongtai.org import service as org
 from zhongtai.org.model import UnitKind
 from zhongtai.org.schemas import DictionaryEntryIn, OrgUnitIn, StaffIn
@@ -123,6 +126,16 @@ def _opening_stock(uow: UnitOfWork, rows: list[dict[str, str]]) -> None:
         ]
         inventory.receive(uow, ReceiptIn(location=location, lines=lines))
     _allocation(uow, codes)
+    # A mall order to a flat in Xuhui, waiting for payment.
+    orders.place(
+        uow,
+        OrderIn(
+            channel="mall",
+            member="13800000000",
+            lines=[OrderLineIn(sku=codes[0], qty=1), OrderLineIn(sku=codes[1], qty=2)],
+            fulfilment=FulfilmentIn(type=FulfilmentType.delivery, lat=31.1900, lng=121.4400),
+        ),
+    )
     # A shopper's cart holding two units at the Xuhui store for a week.
     hold = ReserveIn(
         owner="cart-demo-1",

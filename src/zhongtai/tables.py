@@ -2,6 +2,7 @@
 
 from zhongtai.catalog import store as catalog_store
 from zhongtai.inventory import store as inventory_store
+from zhongtai.orders import store as orders_store
 from zhongtai.org import store as org_store
 from zhongtai.platform import audit, idempotency, outbox, webhooks
 from zhongtai.platform.db import Base
@@ -14,6 +15,7 @@ __all__ = [
     "idempotency",
     "inventory_store",
     "metadata",
+    "orders_store",
     "org_store",
     "outbox",
     "pricing_store",

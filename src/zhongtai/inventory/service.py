@@ -598,6 +598,20 @@ def availability(
     return out
 
 
+def promisable(uow: UnitOfWork, sku_ids: list[str], channel: str) -> dict[str, dict[str, int]]:
+    """For sourcing: location id -> SKU id -> units `channel` may promise there, for the
+    locations it may sell from that hold any of the SKUs."""
+    levels = uow.session.scalars(select(StockLevel).where(StockLevel.sku_id.in_(sku_ids)))
+    gone = {sku_id: lapsed(uow, sku_id) for sku_id in sku_ids}
+    book = rulebooks(uow.session, {uow.tenant_id})[uow.tenant_id]
+    out: dict[str, dict[str, int]] = {}
+    for level in levels:
+        b = _balance(level, gone[level.sku_id].get(level.location_id, 0))
+        if units := book.available_to(b, channel, level.sku_id, level.location_id):
+            out.setdefault(level.location_id, {})[level.sku_id] = units
+    return out
+
+
 def channel_stock(
     uow: UnitOfWork, sku_codes: list[str], channel: str, near: tuple[float, float] | None
 ) -> list[ChannelStockOut]:

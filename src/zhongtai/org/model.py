@@ -34,6 +34,8 @@ PERMISSIONS: dict[str, str] = {
     "stock:read": "See stock, availability and the stock ledger",
     "stock:write": "Receive and adjust stock; release anyone's reservation",
     "stock:reserve": "Reserve stock, confirm and release one's own reservations",
+    "order:read": "See orders and their timelines",
+    "order:write": "Place, pay and cancel orders",
 }
 
 # Built-in roles made for every new tenant; tenants may add their own.
@@ -56,6 +58,8 @@ BUILTIN_ROLES: dict[str, tuple[str, frozenset[str]]] = {
                 "stock:read",
                 "stock:write",
                 "stock:reserve",
+                "order:read",
+                "order:write",
             }
         ),
     ),

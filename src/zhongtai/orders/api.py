@@ -1,0 +1,75 @@
+"""HTTP routes of the order centre."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse
+
+from zhongtai.orders import service
+from zhongtai.orders.model import OrderStatus
+from zhongtai.orders.schemas import AllocationOut, CancelIn, OrderIn, OrderLineOut, OrderOut
+from zhongtai.orders.store import SalesOrder
+from zhongtai.org.schemas import Id
+from zhongtai.platform.http import Ctx, reader, writer
+from zhongtai.platform.uow import UnitOfWork
+
+router = APIRouter(prefix="/v1", tags=["orders"])
+IdPath = Annotated[Id, Path()]
+
+
+def _out(uow: UnitOfWork, order: SalesOrder) -> OrderOut:
+    out = OrderOut.model_validate(order)
+    out.lines = [OrderLineOut.model_validate(x) for x in service.lines_of(uow, order.id)]
+    out.allocations = [
+        AllocationOut(sku=sku, location=loc, qty=a.qty, reason=a.reason)
+        for a, sku, loc in service.allocations_of(uow, order.id)
+    ]
+    return out
+
+
+@router.post("/orders", status_code=201, response_model=OrderOut)
+def place_order(body: OrderIn, ctx: Ctx = Depends(writer("order:write"))) -> JSONResponse:
+    """下单 from any channel: priced, sourced to the cheapest locations (`allocations`
+    say which and why), stock held until paid (`hold_minutes`). 409 `out-of-stock`
+    names the SKUs short; 409 `no-fulfilment-location` when no location serves the
+    address."""
+    return ctx.mutate(lambda uow: _out(uow, service.place(uow, body)), status_code=201)
+
+
+@router.get("/orders", response_model=list[OrderOut])
+def search_orders(
+    number: Annotated[str | None, Query(max_length=40)] = None,
+    member: Annotated[str | None, Query(max_length=64)] = None,
+    channel: Annotated[str | None, Query(max_length=40)] = None,
+    status: OrderStatus | None = None,
+    after: Annotated[Id | None, Query(description="Cursor: the last id of the page before")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ctx: Ctx = Depends(reader("order:read")),
+) -> list[OrderOut]:
+    with ctx.read() as uow:
+        found = service.search(
+            uow,
+            number=number,
+            member=member,
+            channel=channel,
+            status=status,
+            after=after,
+            limit=limit,
+        )
+        return [_out(uow, o) for o in found]
+
+
+@router.get("/orders/{order_id}", response_model=OrderOut)
+def get_order(order_id: IdPath, ctx: Ctx = Depends(reader("order:read"))) -> OrderOut:
+    with ctx.read() as uow:
+        return _out(uow, service.get(uow, order_id))
+
+
+@router.post("/orders/{order_id}/cancel", response_model=OrderOut)
+def cancel_order(
+    order_id: IdPath, body: CancelIn, ctx: Ctx = Depends(writer("order:write"))
+) -> JSONResponse:
+    """Cancel an unpaid order; its held stock is free at once."""
+    return ctx.mutate(lambda uow: _out(uow, service.cancel(uow, order_id, body.reason)))

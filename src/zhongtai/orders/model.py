@@ -1,0 +1,69 @@
+"""Pure rules of the order centre (订单通): money per line, VAT inside prices, and the
+arithmetic that keeps every cent accounted for."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class OrderStatus(StrEnum):
+    pending_payment = "pending_payment"  # placed, stock held until the hold lapses
+    paid = "paid"  # paid in full: stock allocated, to be fulfilled
+    completed = "completed"  # everything fulfilled
+    cancelled = "cancelled"
+
+
+class FulfilmentType(StrEnum):
+    delivery = "delivery"  # online mall, home delivery from any allowed location
+    o2o = "o2o"  # same-hour delivery from a store or front warehouse that serves the point
+    pickup = "pickup"  # buy online, pick up in store (BOPIS)
+    in_store = "in_store"  # sold at the till, fulfilled on the spot
+    ship_from_store = "ship_from_store"  # a store's stock sent to the customer
+    endless_aisle = "endless_aisle"  # sold in a store, shipped from a warehouse
+
+
+# Where each fulfilment type may take stock from: "point" = locations serving the
+# customer's point; "named" = only the store named on the order; "any" = every location
+# the channel sources from; or only locations of these types.
+SOURCES: dict[FulfilmentType, str | frozenset[str]] = {
+    FulfilmentType.delivery: "any",
+    FulfilmentType.o2o: "point",
+    FulfilmentType.pickup: "named",
+    FulfilmentType.in_store: "named",
+    FulfilmentType.ship_from_store: frozenset({"store"}),
+    FulfilmentType.endless_aisle: frozenset({"warehouse", "front_warehouse"}),
+}
+
+
+def needs_store(kind: FulfilmentType) -> bool:
+    """The order names the store it is sold in or collected at."""
+    return kind in (FulfilmentType.pickup, FulfilmentType.in_store, FulfilmentType.endless_aisle)
+
+
+def tax_included(amount: int, rate_bp: int) -> int:
+    """增值税 contained in a tax-inclusive amount (Chinese retail prices include VAT):
+    amount x rate / (1 + rate), rounded half up to the fen; rate in basis points."""
+    return (amount * rate_bp * 2 + (10_000 + rate_bp)) // (2 * (10_000 + rate_bp))
+
+
+def allocate(total: int, weights: list[int]) -> list[int]:
+    """Split `total` over lines in proportion to `weights`, to the fen, summing exactly
+    to `total` (largest remainders get the leftover fen; ties go to the earlier line)."""
+    whole = sum(weights)
+    if whole <= 0:
+        return [0] * len(weights)
+    shares = [total * w // whole for w in weights]
+    rest = total - sum(shares)
+    order = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
+    for i in order[:rest]:
+        shares[i] += 1
+    return shares
+
+
+def refund_for(net: int, qty: int, returned_before: int, returning: int) -> int:
+    """What `returning` units of a line are refunded, given `returned_before` units of it
+    already were: the cumulative share of the line's net, so any sequence of partial
+    returns of all units refunds exactly the net paid, never more."""
+    if returning <= 0 or returned_before < 0 or returned_before + returning > qty:
+        raise ValueError("cannot return more units than were bought")
+    return net * (returned_before + returning) // qty - net * returned_before // qty

@@ -1,0 +1,83 @@
+"""Request and response shapes of the order centre."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from zhongtai.catalog.schemas import LongCode
+from zhongtai.inventory.schemas import LocationRef, Qty
+from zhongtai.orders.model import FulfilmentType
+
+
+class OrderLineIn(BaseModel):
+    sku: LongCode
+    qty: Qty
+
+
+class FulfilmentIn(BaseModel):
+    type: FulfilmentType
+    location: LocationRef | None = Field(
+        None, description="The store sold in or collected at (pickup, in_store, endless_aisle)"
+    )
+    lat: float | None = Field(None, ge=-90, le=90, description="Where to deliver")
+    lng: float | None = Field(None, ge=-180, le=180)
+
+
+class OrderIn(BaseModel):
+    channel: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    member: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=200)
+    fulfilment: FulfilmentIn
+    hold_minutes: int = Field(30, ge=1, le=7 * 24 * 60, description="Stock held until paid")
+
+
+class CancelIn(BaseModel):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=200)] = "customer"
+
+
+class OrderLineOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    line_no: int
+    sku: str = Field(validation_alias="sku_code")
+    name: str
+    qty: int
+    unit_price: int
+    gross: int
+    discount: int
+    net: int
+    tax_rate_bp: int
+    tax: int
+
+
+class AllocationOut(BaseModel):
+    sku: str
+    location: str
+    qty: int
+    reason: str
+
+
+class OrderOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    number: str
+    channel: str
+    member: str | None
+    status: str
+    fulfilment_type: str
+    store_id: str | None
+    currency: str
+    subtotal: int
+    discount: int
+    tax: int
+    total: int
+    paid: int
+    pickup_code: str | None
+    sourcing: str
+    reservation_id: str | None
+    created_at: datetime
+    cancelled_at: datetime | None
+    lines: list[OrderLineOut] = Field(default_factory=list)
+    allocations: list[AllocationOut] = Field(default_factory=list)

@@ -1,0 +1,315 @@
+"""Use cases of the order centre; the checkout workflow reads top to bottom in `place`."""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+
+from sqlalchemy import func, select
+
+from zhongtai.catalog import service as catalog
+from zhongtai.catalog.store import Sku
+from zhongtai.inventory import model as stock_model
+from zhongtai.inventory import service as inventory
+from zhongtai.inventory.schemas import LocationOut, ReserveIn, ReserveLine
+from zhongtai.inventory.store import Reservation
+from zhongtai.orders import model, sourcing
+from zhongtai.orders.schemas import FulfilmentIn, OrderIn
+from zhongtai.orders.store import OrderAllocation, SalesOrder, SalesOrderLine
+from zhongtai.org import service as org
+from zhongtai.org.store import OrgUnit
+from zhongtai.platform.db import Database
+from zhongtai.platform.errors import Conflict, ValidationFailed
+from zhongtai.platform.ids import utcnow
+from zhongtai.platform.tenancy import scope_session
+from zhongtai.platform.uow import UnitOfWork
+from zhongtai.pricing import service as pricing
+from zhongtai.pricing.model import PriceQuery
+
+DEFAULT_TAX_RATE_BP = 1300  # 13%: the standard VAT rate on goods
+
+
+class NoFulfilmentLocation(Conflict):
+    type, title = "no-fulfilment-location", "No location can fulfil this order"
+
+
+def place(uow: UnitOfWork, cmd: OrderIn) -> SalesOrder:
+    """下单. One transaction, so a failure at any step leaves nothing behind: no order,
+    no hold, no number taken.
+
+    1. the channel, the store (when the fulfilment type names one) and the point;
+    2. each line's SKU, sellable on the channel (and in the store);
+    3. price each line (price service; promotions and member benefits plug in here);
+    4. choose where the stock comes from (smart sourcing over the allowed locations);
+    5. hold it for `hold_minutes` (库存锁定), the order's number as the owner;
+    6. the order with its lines, money, VAT and the reason for each location.
+    """
+    org.require_entry(uow, "channel", cmd.channel, "channel")
+    kind = cmd.fulfilment.type
+    store = _store(uow, cmd.fulfilment)
+    skus = [_sellable(uow, cmd, i, store) for i in range(len(cmd.lines))]
+    lines = _priced(uow, cmd, skus, store)
+    wanted = Counter[str]()
+    for sku, asked in zip(skus, cmd.lines, strict=True):
+        wanted[sku.id] += asked.qty
+    plan = _source(uow, cmd, store, dict(wanted), {s.id: s.code for s in skus})
+    number = org.next_code(uow, "order")
+    hold = inventory.reserve(
+        uow,
+        ReserveIn(
+            owner=number,
+            channel=cmd.channel,
+            ttl_seconds=cmd.hold_minutes * 60,
+            lines=[
+                ReserveLine(sku=next(s.code for s in skus if s.id == sku_id), location=loc, qty=n)
+                for loc, units in plan.shipments.items()
+                for sku_id, n in units.items()
+            ],
+        ),
+    )
+    order = SalesOrder(
+        number=number,
+        channel=cmd.channel,
+        member=cmd.member,
+        status=model.OrderStatus.pending_payment.value,
+        fulfilment_type=kind.value,
+        store_id=store.id if store else None,
+        lat=cmd.fulfilment.lat,
+        lng=cmd.fulfilment.lng,
+        subtotal=sum(x.gross for x in lines),
+        discount=sum(x.discount for x in lines),
+        tax=sum(x.tax for x in lines),
+        total=sum(x.net for x in lines),
+        paid=0,
+        reservation_id=hold.id,
+        pickup_code=f"{secrets.randbelow(10**6):06d}"
+        if kind is model.FulfilmentType.pickup
+        else None,
+        sourcing=plan.method,
+        actor_id=uow.actor_id,
+    )
+    uow.session.add(order)
+    uow.session.flush()
+    for line in lines:
+        line.order_id = order.id
+    uow.session.add_all(lines)
+    uow.session.add_all(
+        OrderAllocation(
+            order_id=order.id, sku_id=sku_id, location_id=loc, qty=n, reason=plan.reasons[loc]
+        )
+        for loc, units in plan.shipments.items()
+        for sku_id, n in units.items()
+    )
+    uow.session.flush()
+    uow.emit(
+        "order.created",
+        {
+            "id": order.id,
+            "number": number,
+            "channel": cmd.channel,
+            "member": cmd.member,
+            "fulfilment_type": kind.value,
+            "total": order.total,
+            "lines": [{"sku_id": x.sku_id, "qty": x.qty, "net": x.net} for x in lines],
+            "locations": sorted(plan.shipments),
+        },
+    )
+    return order
+
+
+def _store(uow: UnitOfWork, f: FulfilmentIn) -> LocationOut | None:
+    if f.type is model.FulfilmentType.o2o and (f.lat is None or f.lng is None):
+        raise ValidationFailed("fulfilment.lat", "same-hour delivery needs lat and lng")
+    if not model.needs_store(f.type):
+        return None
+    if f.location is None:
+        raise ValidationFailed("fulfilment.location", f"{f.type.value} needs the store")
+    _unit, loc = inventory.resolve_location(uow, f.location, "fulfilment.location")
+    return inventory.get_location(uow, loc.id)
+
+
+def _sellable(uow: UnitOfWork, cmd: OrderIn, i: int, store: LocationOut | None) -> Sku:
+    sku = catalog.sku_by_code(uow, cmd.lines[i].sku, f"lines[{i}].sku")
+    if not catalog.is_sellable(uow, sku.id, cmd.channel, store.id if store else None, utcnow()):
+        raise ValidationFailed(f"lines[{i}].sku", f"{sku.code} is not sold on {cmd.channel}")
+    return sku
+
+
+def _priced(
+    uow: UnitOfWork, cmd: OrderIn, skus: list[Sku], store: LocationOut | None
+) -> list[SalesOrderLine]:
+    """The price step: today the price service's price for the channel and store;
+    promotions will set `discount` per line here, and the lines keep it."""
+    query = PriceQuery(at=utcnow(), channel=cmd.channel, store_id=store.id if store else None)
+    out = []
+    for i, (sku, line) in enumerate(zip(skus, cmd.lines, strict=True)):
+        price = pricing.resolve(uow, sku.id, query)
+        if price is None:
+            raise ValidationFailed(f"lines[{i}].sku", f"{sku.code} has no price")
+        gross = price.amount * line.qty
+        out.append(
+            SalesOrderLine(
+                line_no=i + 1,
+                sku_id=sku.id,
+                sku_code=sku.code,
+                name=sku.name,
+                qty=line.qty,
+                unit_price=price.amount,
+                gross=gross,
+                discount=0,
+                net=gross,
+                tax_rate_bp=DEFAULT_TAX_RATE_BP,
+                tax=model.tax_included(gross, DEFAULT_TAX_RATE_BP),
+            )
+        )
+    return out
+
+
+def _source(
+    uow: UnitOfWork,
+    cmd: OrderIn,
+    store: LocationOut | None,
+    wanted: dict[str, int],
+    codes: dict[str, str],
+) -> sourcing.Plan:
+    """智能路由 over the locations this fulfilment type may use."""
+    f = cmd.fulfilment
+    rule = model.SOURCES[f.type]
+    if rule == "named" and store is not None:
+        allowed = [store]
+    elif rule == "point" and f.lat is not None and f.lng is not None:
+        allowed = [x for x in inventory.serving(uow, f.lat, f.lng) if x.type != "warehouse"]
+    else:
+        allowed = [x for x in inventory.list_locations(uow) if rule == "any" or x.type in rule]
+    if not allowed:
+        raise NoFulfilmentLocation("no location serves this address", field="fulfilment")
+    stock = inventory.promisable(uow, list(wanted), cmd.channel)
+    queued = _queued(uow)
+    candidates = [
+        sourcing.Candidate(
+            location_id=x.id,
+            code=x.code,
+            distance_m=_distance(f, x),
+            stock=stock.get(x.id, {}),
+            queued=queued.get(x.id, 0),
+        )
+        for x in allowed
+    ]
+    try:
+        return sourcing.source(wanted, candidates)
+    except sourcing.Unsourceable as exc:
+        short = sorted(codes[s] for s in exc.short)
+        raise inventory.OutOfStock(
+            f"not enough stock for {', '.join(short)}", field="lines", skus=short
+        ) from exc
+
+
+def _distance(f: FulfilmentIn, loc: LocationOut) -> float:
+    if f.lat is None or f.lng is None or loc.lat is None or loc.lng is None:
+        return 0.0
+    return stock_model.distance_m(f.lat, f.lng, loc.lat, loc.lng)
+
+
+def _queued(uow: UnitOfWork) -> dict[str, int]:
+    """Open orders waiting at each location: its workload."""
+    open_ = (model.OrderStatus.pending_payment.value, model.OrderStatus.paid.value)
+    rows = uow.session.execute(
+        select(OrderAllocation.location_id, func.count(func.distinct(OrderAllocation.order_id)))
+        .join(SalesOrder, SalesOrder.id == OrderAllocation.order_id)
+        .where(SalesOrder.status.in_(open_))
+        .group_by(OrderAllocation.location_id)
+    )
+    return {loc: int(n) for loc, n in rows}
+
+
+# --- queries ---------------------------------------------------------------------------
+
+
+def get(uow: UnitOfWork, order_id: str) -> SalesOrder:
+    return uow.get(SalesOrder, order_id, "order")
+
+
+def lines_of(uow: UnitOfWork, order_id: str) -> list[SalesOrderLine]:
+    query = select(SalesOrderLine).where(SalesOrderLine.order_id == order_id)
+    return list(uow.session.scalars(query.order_by(SalesOrderLine.line_no)).all())
+
+
+def allocations_of(uow: UnitOfWork, order_id: str) -> list[tuple[OrderAllocation, str, str]]:
+    """(allocation, SKU code, location code)."""
+    query = (
+        select(OrderAllocation, Sku.code, OrgUnit.code)
+        .join(Sku, Sku.id == OrderAllocation.sku_id)
+        .join(OrgUnit, OrgUnit.id == OrderAllocation.location_id)
+        .where(OrderAllocation.order_id == order_id)
+        .order_by(OrgUnit.code, Sku.code)
+    )
+    return [(a, s, loc) for a, s, loc in uow.session.execute(query)]
+
+
+def search(
+    uow: UnitOfWork,
+    *,
+    number: str | None,
+    member: str | None,
+    channel: str | None,
+    status: str | None,
+    after: str | None,
+    limit: int,
+) -> list[SalesOrder]:
+    """Orders newest id last, after the cursor `after` (an order id)."""
+    query = select(SalesOrder).order_by(SalesOrder.id).limit(limit)
+    for column, value in (
+        (SalesOrder.number, number),
+        (SalesOrder.member, member),
+        (SalesOrder.channel, channel),
+        (SalesOrder.status, status),
+    ):
+        if value:
+            query = query.where(column == value)
+    if after:
+        query = query.where(SalesOrder.id > after)
+    return list(uow.session.scalars(query).all())
+
+
+# --- cancellation ----------------------------------------------------------------------
+
+
+def cancel(uow: UnitOfWork, order_id: str, reason: str) -> SalesOrder:
+    """Cancel an unpaid order: its held stock is free again at once."""
+    order = get(uow, order_id)
+    if order.status != model.OrderStatus.pending_payment:
+        raise Conflict(f"order is {order.status}", field="status")
+    _close(uow, order, reason)
+    return order
+
+
+def _close(uow: UnitOfWork, order: SalesOrder, reason: str) -> None:
+    if order.reservation_id:
+        hold = uow.session.get(Reservation, order.reservation_id)
+        if hold is not None and hold.status in stock_model.OPEN:
+            inventory.release(uow, hold.id)
+    order.status = model.OrderStatus.cancelled.value
+    order.cancelled_at, order.cancel_reason = utcnow(), reason
+    uow.emit("order.cancelled", {"id": order.id, "number": order.number, "reason": reason})
+
+
+def cancel_unpaid(db: Database, limit: int = 200) -> int:
+    """Relay job: orders whose stock hold lapsed before payment are cancelled."""
+    with db.session(write=False) as session:
+        scope_session(session, None)
+        due = session.execute(
+            select(SalesOrder.id, SalesOrder.tenant_id)
+            .join(Reservation, Reservation.id == SalesOrder.reservation_id)
+            .where(
+                SalesOrder.status == model.OrderStatus.pending_payment.value,
+                Reservation.expires_at <= utcnow(),
+            )
+            .limit(limit)
+        ).all()
+    for order_id, tenant_id in due:
+        with UnitOfWork(db, tenant_id) as uow:
+            order = uow.session.get(SalesOrder, order_id, with_for_update=True)
+            if order is not None and order.status == model.OrderStatus.pending_payment:
+                _close(uow, order, "unpaid")
+                uow.commit()
+    return len(due)

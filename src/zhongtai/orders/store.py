@@ -1,0 +1,78 @@
+"""Tables of the order centre: the order, its lines and where each unit comes from."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from zhongtai.platform.db import Base, id_column
+from zhongtai.platform.ids import new_id, utcnow
+from zhongtai.platform.tenancy import TenantScoped
+
+
+class SalesOrder(TenantScoped, Base):
+    """销售订单: one order from any channel; amounts in minor units (fen)."""
+
+    __tablename__ = "sales_order"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "number"),
+        Index("ix_sales_order_member", "tenant_id", "member", "id"),
+        Index("ix_sales_order_status", "tenant_id", "status", "id"),
+    )
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    number: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(40))
+    member: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))
+    fulfilment_type: Mapped[str] = mapped_column(String(20))
+    store_id: Mapped[str | None] = mapped_column(String(26))  # sold in / collected at
+    lat: Mapped[float | None] = mapped_column(Float)
+    lng: Mapped[float | None] = mapped_column(Float)
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    subtotal: Mapped[int] = mapped_column(BigInteger)
+    discount: Mapped[int] = mapped_column(BigInteger, default=0)
+    tax: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[int] = mapped_column(BigInteger)
+    paid: Mapped[int] = mapped_column(BigInteger, default=0)
+    reservation_id: Mapped[str | None] = mapped_column(String(26))
+    pickup_code: Mapped[str | None] = mapped_column(String(12))
+    sourcing: Mapped[str] = mapped_column(String(12), default="")  # how locations were chosen
+    actor_id: Mapped[str] = mapped_column(String(26))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column()
+    cancel_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class SalesOrderLine(TenantScoped, Base):
+    """A line with its money: gross = unit price x qty; net = gross - allocated discount
+    (what the shopper paid for these units, the base of any refund); tax inside net."""
+
+    __tablename__ = "sales_order_line"
+    __table_args__ = (UniqueConstraint("order_id", "line_no"),)
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    order_id: Mapped[str] = mapped_column(ForeignKey("sales_order.id"), index=True)
+    line_no: Mapped[int] = mapped_column(Integer)
+    sku_id: Mapped[str] = mapped_column(String(26))
+    sku_code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(300))
+    qty: Mapped[int] = mapped_column(BigInteger)
+    unit_price: Mapped[int] = mapped_column(BigInteger)
+    gross: Mapped[int] = mapped_column(BigInteger)
+    discount: Mapped[int] = mapped_column(BigInteger, default=0)
+    net: Mapped[int] = mapped_column(BigInteger)
+    tax_rate_bp: Mapped[int] = mapped_column(Integer)
+    tax: Mapped[int] = mapped_column(BigInteger)
+
+
+class OrderAllocation(TenantScoped, Base):
+    """Units of a SKU the order takes from a location, and why that location (智能路由)."""
+
+    __tablename__ = "order_allocation"
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    order_id: Mapped[str] = mapped_column(ForeignKey("sales_order.id"), index=True)
+    sku_id: Mapped[str] = mapped_column(String(26))
+    location_id: Mapped[str] = mapped_column(String(26))
+    qty: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(300))

@@ -1,0 +1,54 @@
+"""Order money rules: VAT inside prices, discounts split to the fen, exact refunds."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from zhongtai.orders import model
+
+
+def test_vat_inside_a_price() -> None:
+    assert model.tax_included(11_300, 1_300) == 1_300  # 113.00 at 13% holds 13.00
+    assert model.tax_included(10_900, 900) == 900
+    assert model.tax_included(0, 1_300) == 0
+    assert model.tax_included(1, 1_300) == 0  # 0.115 fen rounds down
+    assert model.tax_included(5, 1_300) == 1  # 0.575 fen rounds up
+
+
+@given(st.integers(0, 10**7), st.lists(st.integers(0, 10**6), min_size=1, max_size=20))
+def test_allocation_sums_exactly_and_follows_the_weights(total: int, weights: list[int]) -> None:
+    shares = model.allocate(total, weights)
+    whole = sum(weights)
+    if whole == 0:
+        assert shares == [0] * len(weights)
+        return
+    assert sum(shares) == total
+    for share, w in zip(shares, weights, strict=True):
+        assert abs(share - total * w / whole) < 1  # off by less than a fen
+
+
+@given(
+    st.integers(0, 10**7),
+    st.integers(1, 50),
+    st.data(),
+)
+def test_partial_refunds_of_every_unit_add_up_to_the_net_paid(
+    net: int, qty: int, data: st.DataObject
+) -> None:
+    refunded, returned = 0, 0
+    while returned < qty:
+        k = data.draw(st.integers(1, qty - returned))
+        got = model.refund_for(net, qty, returned, k)
+        assert 0 <= got <= net - refunded
+        refunded += got
+        returned += k
+    assert refunded == net
+
+
+def test_no_more_units_returned_than_bought() -> None:
+    with pytest.raises(ValueError):
+        model.refund_for(1000, 2, 1, 2)
+    with pytest.raises(ValueError):
+        model.refund_for(1000, 2, 0, 0)
