@@ -28,7 +28,7 @@ from zhongtai.inventory.schemas import (
 )
 from zhongtai.orders import service as orders
 from zhongtai.orders.model import FulfilmentType
-from zhongtai.orders.schemas import FulfilmentIn, OrderIn, OrderLineIn
+from zhongtai.orders.schemas import FulfilmentIn, OrderIn, OrderLineIn, PaymentIn
 from zhongtai.org import service as org
 from zhongtai.org.model import UnitKind
 from zhongtai.org.schemas import DictionaryEntryIn, OrgUnitIn, StaffIn
@@ -136,6 +136,17 @@ def _opening_stock(uow: UnitOfWork, rows: list[dict[str, str]]) -> None:
             fulfilment=FulfilmentIn(type=FulfilmentType.delivery, lat=31.1900, lng=121.4400),
         ),
     )
+    # A sale at the Xuhui till, paid in cash with change.
+    till = orders.place(
+        uow,
+        OrderIn(
+            channel="pos",
+            lines=[OrderLineIn(sku=codes[0], qty=1)],
+            fulfilment=FulfilmentIn(type=FulfilmentType.in_store, location="SH01"),
+        ),
+    )
+    cash = PaymentIn(provider="cash", tendered=till.total + 10_000)
+    orders.pay(uow, till.id, cash)
     # A shopper's cart holding two units at the Xuhui store for a week.
     hold = ReserveIn(
         owner="cart-demo-1",

@@ -4,6 +4,7 @@ from zhongtai.catalog import store as catalog_store
 from zhongtai.inventory import store as inventory_store
 from zhongtai.orders import store as orders_store
 from zhongtai.org import store as org_store
+from zhongtai.payments import store as payments_store
 from zhongtai.platform import audit, idempotency, outbox, webhooks
 from zhongtai.platform.db import Base
 from zhongtai.pricing import store as pricing_store
@@ -18,6 +19,7 @@ __all__ = [
     "orders_store",
     "org_store",
     "outbox",
+    "payments_store",
     "pricing_store",
     "webhooks",
 ]

@@ -9,9 +9,18 @@ from fastapi.responses import JSONResponse
 
 from zhongtai.orders import service
 from zhongtai.orders.model import OrderStatus
-from zhongtai.orders.schemas import AllocationOut, CancelIn, OrderIn, OrderLineOut, OrderOut
+from zhongtai.orders.schemas import (
+    AllocationOut,
+    CancelIn,
+    OrderIn,
+    OrderLineOut,
+    OrderOut,
+    PaymentIn,
+    PaymentOut,
+)
 from zhongtai.orders.store import SalesOrder
 from zhongtai.org.schemas import Id
+from zhongtai.payments import service as payments
 from zhongtai.platform.http import Ctx, reader, writer
 from zhongtai.platform.uow import UnitOfWork
 
@@ -71,5 +80,42 @@ def get_order(order_id: IdPath, ctx: Ctx = Depends(reader("order:read"))) -> Ord
 def cancel_order(
     order_id: IdPath, body: CancelIn, ctx: Ctx = Depends(writer("order:write"))
 ) -> JSONResponse:
-    """Cancel an unpaid order; its held stock is free at once."""
+    """Cancel before fulfilment: held stock is free at once, captured money is refunded to
+    each tender, authorisations are voided."""
     return ctx.mutate(lambda uow: _out(uow, service.cancel(uow, order_id, body.reason)))
+
+
+@router.post("/orders/{order_id}/payments", status_code=201, response_model=PaymentOut)
+def pay_order(
+    order_id: IdPath, body: PaymentIn, ctx: Ctx = Depends(writer("order:write"))
+) -> JSONResponse:
+    """支付: one tender (cash with change, or card); split tender is several calls. Once
+    the captured total covers the order it is `paid`. 402 `payment-declined`."""
+    return ctx.mutate(
+        lambda uow: PaymentOut.model_validate(service.pay(uow, order_id, body)), status_code=201
+    )
+
+
+@router.get("/orders/{order_id}/payments", response_model=list[PaymentOut])
+def order_payments(order_id: IdPath, ctx: Ctx = Depends(reader("order:read"))) -> list[PaymentOut]:
+    with ctx.read() as uow:
+        service.get(uow, order_id)
+        return [PaymentOut.model_validate(p) for p in payments.of_order(uow, order_id)]
+
+
+@router.post("/orders/{order_id}/payments/{payment_id}/capture", response_model=PaymentOut)
+def capture_payment(
+    order_id: IdPath, payment_id: IdPath, ctx: Ctx = Depends(writer("order:write"))
+) -> JSONResponse:
+    return ctx.mutate(
+        lambda uow: PaymentOut.model_validate(service.capture(uow, order_id, payment_id))
+    )
+
+
+@router.post("/orders/{order_id}/payments/{payment_id}/void", response_model=PaymentOut)
+def void_payment(
+    order_id: IdPath, payment_id: IdPath, ctx: Ctx = Depends(writer("order:write"))
+) -> JSONResponse:
+    return ctx.mutate(
+        lambda uow: PaymentOut.model_validate(service.void(uow, order_id, payment_id))
+    )

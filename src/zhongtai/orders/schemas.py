@@ -81,3 +81,28 @@ class OrderOut(BaseModel):
     cancelled_at: datetime | None
     lines: list[OrderLineOut] = Field(default_factory=list)
     allocations: list[AllocationOut] = Field(default_factory=list)
+
+
+class PaymentIn(BaseModel):
+    """One tender: `cash` (with `tendered`, change given back) or `test_card` (with
+    `card_number`); several payments may split an order's total."""
+
+    provider: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    amount: int | None = Field(None, ge=1, le=10**12, description="Default: what is still due")
+    tendered: int | None = Field(None, ge=1, le=10**12)
+    card_number: Annotated[str, StringConstraints(max_length=19)] | None = None
+    capture: bool = Field(True, description="false: authorise only, capture later")
+
+
+class PaymentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    order_id: str
+    provider: str
+    status: str
+    amount: int
+    captured: int
+    refunded: int
+    change: int
+    reference: str
+    created_at: datetime

@@ -14,12 +14,15 @@ from zhongtai.inventory import service as inventory
 from zhongtai.inventory.schemas import LocationOut, ReserveIn, ReserveLine
 from zhongtai.inventory.store import Reservation
 from zhongtai.orders import model, sourcing
-from zhongtai.orders.schemas import FulfilmentIn, OrderIn
+from zhongtai.orders.schemas import FulfilmentIn, OrderIn, PaymentIn
 from zhongtai.orders.store import OrderAllocation, SalesOrder, SalesOrderLine
 from zhongtai.org import service as org
 from zhongtai.org.store import OrgUnit
+from zhongtai.payments import service as payments
+from zhongtai.payments.model import PaymentStatus
+from zhongtai.payments.store import Payment
 from zhongtai.platform.db import Database
-from zhongtai.platform.errors import Conflict, ValidationFailed
+from zhongtai.platform.errors import Conflict, NotFound, ValidationFailed
 from zhongtai.platform.ids import utcnow
 from zhongtai.platform.tenancy import scope_session
 from zhongtai.platform.uow import UnitOfWork
@@ -271,15 +274,85 @@ def search(
     return list(uow.session.scalars(query).all())
 
 
+# --- payment (支付) ----------------------------------------------------------------------
+
+
+def _locked(uow: UnitOfWork, order_id: str) -> SalesOrder:
+    """The order, locked: payments and cancellations of one order take turns."""
+    order = get(uow, order_id)
+    uow.session.refresh(order, with_for_update=True)
+    return order
+
+
+def pay(uow: UnitOfWork, order_id: str, cmd: PaymentIn) -> Payment:
+    """A tender towards the order; once the captured amount covers the total the order
+    is paid and its stock hold is confirmed (no longer lapses)."""
+    order = _locked(uow, order_id)
+    if order.status != model.OrderStatus.pending_payment:
+        raise Conflict(f"order is {order.status}", field="status")
+    due = order.total - _committed(uow, order.id)
+    amount = cmd.amount or due
+    if amount > due:
+        raise ValidationFailed("amount", f"only {due} is still due")
+    details = {"tendered": cmd.tendered, "card_number": cmd.card_number}
+    payment = payments.take(uow, order.id, cmd.provider, amount, details, capture=cmd.capture)
+    _settle(uow, order)
+    return payment
+
+
+def _committed(uow: UnitOfWork, order_id: str) -> int:
+    """Authorised or captured, not voided: what no new tender may cover again."""
+    return sum(
+        p.amount
+        for p in payments.of_order(uow, order_id)
+        if p.status in (PaymentStatus.authorised, PaymentStatus.captured)
+    )
+
+
+def _settle(uow: UnitOfWork, order: SalesOrder) -> None:
+    order.paid = sum(p.captured - p.refunded for p in payments.of_order(uow, order.id))
+    if order.status == model.OrderStatus.pending_payment and order.paid >= order.total:
+        order.status = model.OrderStatus.paid.value
+        if order.reservation_id:
+            inventory.confirm(uow, order.reservation_id)
+        uow.emit("order.paid", {"id": order.id, "number": order.number, "paid": order.paid})
+
+
+def payment_of(uow: UnitOfWork, order_id: str, payment_id: str) -> Payment:
+    payment = payments.get(uow, payment_id)
+    if payment.order_id != order_id:
+        raise NotFound(f"payment {payment_id} not found")
+    return payment
+
+
+def capture(uow: UnitOfWork, order_id: str, payment_id: str) -> Payment:
+    order = _locked(uow, order_id)
+    payment = payments.capture_payment(uow, payment_of(uow, order_id, payment_id))
+    _settle(uow, order)
+    return payment
+
+
+def void(uow: UnitOfWork, order_id: str, payment_id: str) -> Payment:
+    _locked(uow, order_id)
+    return payments.void(uow, payment_of(uow, order_id, payment_id))
+
+
 # --- cancellation ----------------------------------------------------------------------
 
 
 def cancel(uow: UnitOfWork, order_id: str, reason: str) -> SalesOrder:
-    """Cancel an unpaid order: its held stock is free again at once."""
-    order = get(uow, order_id)
-    if order.status != model.OrderStatus.pending_payment:
+    """Cancel before fulfilment: held stock is free again at once; money taken goes
+    back to each tender it came from, authorisations are voided."""
+    order = _locked(uow, order_id)
+    if order.status not in (model.OrderStatus.pending_payment, model.OrderStatus.paid):
         raise Conflict(f"order is {order.status}", field="status")
+    for payment in payments.of_order(uow, order.id):
+        if payment.status == PaymentStatus.authorised:
+            payments.void(uow, payment)
+        elif payment.captured > payment.refunded:
+            payments.refund(uow, payment, payment.captured - payment.refunded, reason)
     _close(uow, order, reason)
+    _settle(uow, order)
     return order
 
 
