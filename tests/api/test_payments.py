@@ -24,9 +24,7 @@ def test_split_tender_pays_the_order_and_confirms_its_stock(
     client: TestClient, tenant: Tenant
 ) -> None:
     _priced(client, tenant, "PAY-A", 10_000, SH01=5)
-    order = _order(
-        client, tenant, [("PAY-A", 3)], type="in_store", location="SH01", channel="pos"
-    ).json()
+    order = _order(client, tenant, [("PAY-A", 3)], type="pickup", location="SH01").json()
     cash = _pay(client, tenant, order["id"], provider="cash", amount=10_000, tendered=20_000)
     assert cash.status_code == 201 and cash.json()["change"] == 10_000
     assert _get(client, tenant, order["id"])["status"] == "pending_payment"

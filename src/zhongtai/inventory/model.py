@@ -142,6 +142,7 @@ class ReservationStatus(StrEnum):
     confirmed = "confirmed"  # paid: holds stock until fulfilled or released, no expiry
     released = "released"
     expired = "expired"
+    fulfilled = "fulfilled"  # every held unit has left stock for its order
 
 
 OPEN = (ReservationStatus.active, ReservationStatus.confirmed)

@@ -1151,6 +1151,41 @@ def release(uow: UnitOfWork, reservation_id: str) -> Reservation:
     return r
 
 
+def fulfil(
+    uow: UnitOfWork, reservation_id: str, location_id: str, units: dict[str, int], document: str
+) -> list[StockMovement]:
+    """出库 against a confirmed hold: the held units at `location_id` leave stock (first
+    expiry first out, ledger kind `sale`) and stop being held, in one step."""
+    r = uow.get(Reservation, reservation_id, "reservation")
+    if r.status != model.ReservationStatus.confirmed:
+        raise Conflict(f"reservation is {r.status}", field="status")
+    held = {x.sku_id: x for x in lines_of(uow, r.id) if x.location_id == location_id}
+    moves: list[StockMovement] = []
+    for sku_id, qty in sorted(units.items()):
+        line = held.get(sku_id)
+        if line is None or line.qty < qty:
+            raise Conflict(f"only {line.qty if line else 0} of {sku_id} held here", field="units")
+        locked_level(uow, sku_id, location_id).reserved -= qty
+        line.qty -= qty
+        taken = _take(
+            uow,
+            sku=catalog.get_sku(uow, sku_id),
+            location_id=location_id,
+            qty=qty,
+            batch=None,
+            kind=model.MovementKind.sale,
+            document=document,
+            reason=None,
+            field="units",
+            allow_short=True,  # the goods are in the shopper's hands: record, then resolve
+        )
+        moves += [m for m, _expiry in taken]
+    if all(x.qty == 0 for x in lines_of(uow, r.id)):
+        r.status, r.closed_at = model.ReservationStatus.fulfilled.value, utcnow()
+    uow.emit("stock.fulfilled", {"reservation_id": r.id, "location_id": location_id})
+    return moves
+
+
 def expire_due(db: Database, limit: int = 500) -> int:
     """Sweep lapsed holds (relay job). Availability ignores them already; this gives the
     level rows back their reserved units and announces the expiry."""

@@ -8,17 +8,20 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 
 from zhongtai.orders import service
-from zhongtai.orders.model import OrderStatus
+from zhongtai.orders.model import FulfilmentStatus, OrderStatus
 from zhongtai.orders.schemas import (
+    AdvanceIn,
     AllocationOut,
     CancelIn,
+    FulfilmentLineOut,
+    FulfilmentOut,
     OrderIn,
     OrderLineOut,
     OrderOut,
     PaymentIn,
     PaymentOut,
 )
-from zhongtai.orders.store import SalesOrder
+from zhongtai.orders.store import FulfilmentOrder, SalesOrder
 from zhongtai.org.schemas import Id
 from zhongtai.payments import service as payments
 from zhongtai.platform.http import Ctx, reader, writer
@@ -118,4 +121,51 @@ def void_payment(
 ) -> JSONResponse:
     return ctx.mutate(
         lambda uow: PaymentOut.model_validate(service.void(uow, order_id, payment_id))
+    )
+
+
+def _fulfilment(uow: UnitOfWork, f: FulfilmentOrder) -> FulfilmentOut:
+    out = FulfilmentOut.model_validate(f)
+    out.lines = [FulfilmentLineOut.model_validate(x) for x in service.fulfilment_lines(uow, f.id)]
+    return out
+
+
+@router.get("/orders/{order_id}/fulfilments", response_model=list[FulfilmentOut])
+def order_fulfilments(
+    order_id: IdPath, ctx: Ctx = Depends(reader("order:read"))
+) -> list[FulfilmentOut]:
+    """履约单: one per location the paid order takes stock from."""
+    with ctx.read() as uow:
+        service.get(uow, order_id)
+        return [_fulfilment(uow, f) for f in service.fulfilments_of(uow, order_id)]
+
+
+@router.get("/fulfilments", response_model=list[FulfilmentOut])
+def fulfilment_queue(
+    status: FulfilmentStatus | None = None,
+    after: Annotated[Id | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ctx: Ctx = Depends(reader("order:read")),
+) -> list[FulfilmentOut]:
+    """The pick list of the caller's locations (a store sees its own), oldest first."""
+    with ctx.read() as uow:
+        return [_fulfilment(uow, f) for f in service.fulfilment_queue(uow, status, after, limit)]
+
+
+@router.get("/fulfilments/{fulfilment_id}", response_model=FulfilmentOut)
+def get_fulfilment(
+    fulfilment_id: IdPath, ctx: Ctx = Depends(reader("order:read"))
+) -> FulfilmentOut:
+    with ctx.read() as uow:
+        return _fulfilment(uow, service.get_fulfilment(uow, fulfilment_id))
+
+
+@router.post("/fulfilments/{fulfilment_id}/advance", response_model=FulfilmentOut)
+def advance_fulfilment(
+    fulfilment_id: IdPath, body: AdvanceIn, ctx: Ctx = Depends(writer("order:write"))
+) -> JSONResponse:
+    """One step: picked, packed, then shipped and delivered, or ready and collected (with
+    the pickup code). Stock leaves when shipped or collected."""
+    return ctx.mutate(
+        lambda uow: _fulfilment(uow, service.advance(uow, fulfilment_id, body.to, body.pickup_code))
     )

@@ -67,3 +67,43 @@ def refund_for(net: int, qty: int, returned_before: int, returning: int) -> int:
     if returning <= 0 or returned_before < 0 or returned_before + returning > qty:
         raise ValueError("cannot return more units than were bought")
     return net * (returned_before + returning) // qty - net * returned_before // qty
+
+
+class FulfilmentStatus(StrEnum):
+    created = "created"
+    picked = "picked"
+    packed = "packed"
+    shipped = "shipped"  # left the location with a carrier or rider
+    ready = "ready"  # waiting at the counter for the shopper (pickup)
+    delivered = "delivered"
+    collected = "collected"
+    cancelled = "cancelled"
+
+
+_SHIP = ("created", "picked", "packed", "shipped", "delivered")
+_PICKUP = ("created", "picked", "packed", "ready", "collected")
+
+
+def fulfilment_path(kind: FulfilmentType) -> tuple[FulfilmentStatus, ...]:
+    """The steps a fulfilment order of this type goes through, in order."""
+    if kind is FulfilmentType.in_store:
+        return (FulfilmentStatus.collected,)  # handed over at the till
+    steps = _PICKUP if kind is FulfilmentType.pickup else _SHIP
+    return tuple(FulfilmentStatus(x) for x in steps)
+
+
+def next_step(kind: FulfilmentType, now: FulfilmentStatus, to: FulfilmentStatus) -> None:
+    """Fulfilment moves one step forward at a time; raises ValueError otherwise."""
+    path = fulfilment_path(kind)
+    if now not in path or to not in path or path.index(to) != path.index(now) + 1:
+        raise ValueError(f"a {kind.value} fulfilment cannot go from {now.value} to {to.value}")
+
+
+def leaves_stock(to: FulfilmentStatus) -> bool:
+    """The step at which the goods leave the location's stock: handed to the carrier,
+    or to the shopper (pickup, till)."""
+    return to in (FulfilmentStatus.shipped, FulfilmentStatus.collected)
+
+
+DONE = (FulfilmentStatus.delivered, FulfilmentStatus.collected)
+LEFT = (FulfilmentStatus.shipped, *DONE)  # no longer cancellable: returned instead

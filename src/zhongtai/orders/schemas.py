@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from zhongtai.catalog.schemas import LongCode
 from zhongtai.inventory.schemas import LocationRef, Qty
-from zhongtai.orders.model import FulfilmentType
+from zhongtai.orders.model import FulfilmentStatus, FulfilmentType
 
 
 class OrderLineIn(BaseModel):
@@ -106,3 +106,28 @@ class PaymentOut(BaseModel):
     change: int
     reference: str
     created_at: datetime
+
+
+class FulfilmentLineOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    sku_id: str
+    qty: int
+
+
+class FulfilmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    order_id: str
+    location_id: str
+    kind: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    lines: list[FulfilmentLineOut] = Field(default_factory=list)
+
+
+class AdvanceIn(BaseModel):
+    to: FulfilmentStatus
+    pickup_code: Annotated[str, StringConstraints(max_length=12)] | None = Field(
+        None, description="Required to hand a pickup order over"
+    )

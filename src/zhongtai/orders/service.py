@@ -15,7 +15,13 @@ from zhongtai.inventory.schemas import LocationOut, ReserveIn, ReserveLine
 from zhongtai.inventory.store import Reservation
 from zhongtai.orders import model, sourcing
 from zhongtai.orders.schemas import FulfilmentIn, OrderIn, PaymentIn
-from zhongtai.orders.store import OrderAllocation, SalesOrder, SalesOrderLine
+from zhongtai.orders.store import (
+    FulfilmentLine,
+    FulfilmentOrder,
+    OrderAllocation,
+    SalesOrder,
+    SalesOrderLine,
+)
 from zhongtai.org import service as org
 from zhongtai.org.store import OrgUnit
 from zhongtai.payments import service as payments
@@ -316,6 +322,99 @@ def _settle(uow: UnitOfWork, order: SalesOrder) -> None:
         if order.reservation_id:
             inventory.confirm(uow, order.reservation_id)
         uow.emit("order.paid", {"id": order.id, "number": order.number, "paid": order.paid})
+        _split(uow, order)
+
+
+# --- fulfilment (履约) -------------------------------------------------------------------
+
+
+def _split(uow: UnitOfWork, order: SalesOrder) -> None:
+    """A paid order becomes one fulfilment order per location it takes stock from; a
+    till sale is handed over at once."""
+    kind = model.FulfilmentType(order.fulfilment_type)
+    by_location: dict[str, list[OrderAllocation]] = {}
+    for a, _sku, _loc in allocations_of(uow, order.id):
+        by_location.setdefault(a.location_id, []).append(a)
+    for location_id, allocations in sorted(by_location.items()):
+        f = FulfilmentOrder(
+            order_id=order.id,
+            location_id=location_id,
+            kind=kind.value,
+            status=model.FulfilmentStatus.created.value,
+        )
+        uow.session.add(f)
+        uow.session.flush()
+        uow.session.add_all(
+            FulfilmentLine(fulfilment_id=f.id, sku_id=a.sku_id, qty=a.qty) for a in allocations
+        )
+        uow.emit(
+            "fulfilment.created", {"id": f.id, "order_id": order.id, "location_id": location_id}
+        )
+        if kind is model.FulfilmentType.in_store:
+            _step(uow, order, f, model.FulfilmentStatus.collected)
+
+
+def fulfilments_of(uow: UnitOfWork, order_id: str) -> list[FulfilmentOrder]:
+    query = select(FulfilmentOrder).where(FulfilmentOrder.order_id == order_id)
+    return list(uow.session.scalars(query.order_by(FulfilmentOrder.id)).all())
+
+
+def fulfilment_lines(uow: UnitOfWork, fulfilment_id: str) -> list[FulfilmentLine]:
+    query = select(FulfilmentLine).where(FulfilmentLine.fulfilment_id == fulfilment_id)
+    return list(uow.session.scalars(query.order_by(FulfilmentLine.id)).all())
+
+
+def get_fulfilment(uow: UnitOfWork, fulfilment_id: str) -> FulfilmentOrder:
+    return uow.get(FulfilmentOrder, fulfilment_id, "fulfilment order")
+
+
+def fulfilment_queue(
+    uow: UnitOfWork, status: str | None, after: str | None, limit: int
+) -> list[FulfilmentOrder]:
+    """What the caller's locations have to pick, pack and hand over, oldest first."""
+    query = select(FulfilmentOrder).order_by(FulfilmentOrder.id).limit(limit)
+    if status:
+        query = query.where(FulfilmentOrder.status == status)
+    if after:
+        query = query.where(FulfilmentOrder.id > after)
+    return list(uow.session.scalars(query).all())
+
+
+def advance(
+    uow: UnitOfWork, fulfilment_id: str, to: model.FulfilmentStatus, pickup_code: str | None
+) -> FulfilmentOrder:
+    """One step of pick -> pack -> ship / ready -> delivered / collected. The goods
+    leave stock when shipped or collected; a pickup is handed over only against the
+    order's pickup code."""
+    f = get_fulfilment(uow, fulfilment_id)
+    order = _locked(uow, f.order_id)
+    uow.session.refresh(f)
+    kind = model.FulfilmentType(f.kind)
+    try:
+        model.next_step(kind, model.FulfilmentStatus(f.status), to)
+    except ValueError as exc:
+        raise Conflict(str(exc), field="to") from exc
+    handover = kind is model.FulfilmentType.pickup and to is model.FulfilmentStatus.collected
+    if handover and pickup_code != order.pickup_code:
+        raise ValidationFailed("pickup_code", "wrong pickup code")
+    _step(uow, order, f, to)
+    return f
+
+
+def _step(
+    uow: UnitOfWork, order: SalesOrder, f: FulfilmentOrder, to: model.FulfilmentStatus
+) -> None:
+    if model.leaves_stock(to) and order.reservation_id:
+        units = {x.sku_id: x.qty for x in fulfilment_lines(uow, f.id)}
+        inventory.fulfil(uow, order.reservation_id, f.location_id, units, order.number)
+    f.status = to.value
+    uow.emit(
+        f"fulfilment.{to.value}",
+        {"id": f.id, "order_id": order.id, "location_id": f.location_id},
+    )
+    if all(x.status in model.DONE for x in fulfilments_of(uow, order.id)):
+        order.status = model.OrderStatus.completed.value
+        uow.emit("order.completed", {"id": order.id, "number": order.number})
 
 
 def payment_of(uow: UnitOfWork, order_id: str, payment_id: str) -> Payment:
@@ -346,6 +445,11 @@ def cancel(uow: UnitOfWork, order_id: str, reason: str) -> SalesOrder:
     order = _locked(uow, order_id)
     if order.status not in (model.OrderStatus.pending_payment, model.OrderStatus.paid):
         raise Conflict(f"order is {order.status}", field="status")
+    fulfilments = fulfilments_of(uow, order.id)
+    if gone := [f for f in fulfilments if f.status in model.LEFT]:
+        raise Conflict(f"{len(gone)} parcel(s) already left; return them instead", field="status")
+    for f in fulfilments:
+        f.status = model.FulfilmentStatus.cancelled.value
     for payment in payments.of_order(uow, order.id):
         if payment.status == PaymentStatus.authorised:
             payments.void(uow, payment)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhongtai.platform.db import Base, id_column
 from zhongtai.platform.ids import new_id, utcnow
-from zhongtai.platform.tenancy import TenantScoped
+from zhongtai.platform.tenancy import DataScoped, TenantScoped
 
 
 class SalesOrder(TenantScoped, Base):
@@ -76,3 +77,26 @@ class OrderAllocation(TenantScoped, Base):
     location_id: Mapped[str] = mapped_column(String(26))
     qty: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(String(300))
+
+
+class FulfilmentOrder(DataScoped, Base):
+    """履约单: the part of an order one location fulfils; staff of that location see it."""
+
+    __tablename__ = "fulfilment_order"
+    __table_args__ = (Index("ix_fulfilment_order_queue", "tenant_id", "location_id", "status"),)
+    scope_attribute: ClassVar[str] = "location_id"
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    order_id: Mapped[str] = mapped_column(ForeignKey("sales_order.id"), index=True)
+    location_id: Mapped[str] = mapped_column(String(26))
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class FulfilmentLine(TenantScoped, Base):
+    __tablename__ = "fulfilment_line"
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    fulfilment_id: Mapped[str] = mapped_column(ForeignKey("fulfilment_order.id"), index=True)
+    sku_id: Mapped[str] = mapped_column(String(26))
+    qty: Mapped[int] = mapped_column(BigInteger)
