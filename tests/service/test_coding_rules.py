@@ -39,7 +39,7 @@ def test_concurrent_takers_get_every_number_exactly_once(db: Database, tenant: T
 
     def worker(_: int) -> list[str]:
         barrier.wait()
-        return [c for _ in range(per_worker) if (c := _take(db, tenant.id, "order"))]
+        return [c for _ in range(per_worker) if (c := _take(db, tenant.id, "purchase_order"))]
 
     with ThreadPoolExecutor(workers) as pool:
         codes = [c for chunk in pool.map(worker, range(workers)) for c in chunk]
@@ -69,17 +69,17 @@ def test_mixed_commits_and_rollbacks_under_concurrency_stay_gap_free(
 def test_tenants_have_their_own_sequences(db: Database, make_tenant) -> None:
     a: Tenant = make_tenant()
     b: Tenant = make_tenant()
-    assert _take(db, a.id, "order") == _take(db, b.id, "order")
+    assert _take(db, a.id, "purchase_order") == _take(db, b.id, "purchase_order")
 
 
 def test_a_custom_rule_shapes_the_number(db: Database, tenant: Tenant) -> None:
     with UnitOfWork(db, tenant.id) as uow:
         service.set_rule(
-            uow, CodingRuleIn(kind="order", prefix="BJ-", date_format="YYMMDD", width=4)
+            uow, CodingRuleIn(kind="purchase_order", prefix="BJ-", date_format="YYMMDD", width=4)
         )
         uow.commit()
     at = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)  # 01:00 next day in Shanghai
     with UnitOfWork(db, tenant.id) as uow:
-        code = service.next_code(uow, "order", at)
+        code = service.next_code(uow, "purchase_order", at)
         uow.commit()
     assert code == "BJ-2611260001"
