@@ -26,9 +26,17 @@ from zhongtai.inventory.schemas import (
     SlotIn,
     TransferIn,
 )
+from zhongtai.orders import returns
 from zhongtai.orders import service as orders
 from zhongtai.orders.model import FulfilmentType
-from zhongtai.orders.schemas import FulfilmentIn, OrderIn, OrderLineIn, PaymentIn
+from zhongtai.orders.schemas import (
+    FulfilmentIn,
+    OrderIn,
+    OrderLineIn,
+    PaymentIn,
+    ReturnIn,
+    ReturnLineIn,
+)
 from zhongtai.org import service as org
 from zhongtai.org.model import UnitKind
 from zhongtai.org.schemas import DictionaryEntryIn, OrgUnitIn, StaffIn
@@ -147,6 +155,10 @@ def _opening_stock(uow: UnitOfWork, rows: list[dict[str, str]]) -> None:
     )
     cash = PaymentIn(provider="cash", tendered=till.total + 10_000)
     orders.pay(uow, till.id, cash)
+    # The shopper came back: the item was damaged.
+    returns.request(
+        uow, till.id, ReturnIn(reason="damaged", lines=[ReturnLineIn(line_no=1, qty=1)])
+    )
     # A shopper's cart holding two units at the Xuhui store for a week.
     hold = ReserveIn(
         owner="cart-demo-1",

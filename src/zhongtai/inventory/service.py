@@ -1151,6 +1151,24 @@ def release(uow: UnitOfWork, reservation_id: str) -> Reservation:
     return r
 
 
+def restock(
+    uow: UnitOfWork, sku_id: str, location_id: str, qty: int, document: str
+) -> StockMovement:
+    """A returned unit back on sale at any location (ledger kind `return`)."""
+    return _post(
+        uow,
+        sku=catalog.get_sku(uow, sku_id),
+        location_id=location_id,
+        batch="",
+        expiry=None,
+        delta=qty,
+        kind=model.MovementKind.return_,
+        document=document,
+        reason=None,
+        field="lines",
+    )
+
+
 def fulfil(
     uow: UnitOfWork, reservation_id: str, location_id: str, units: dict[str, int], document: str
 ) -> list[StockMovement]:

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 
-from zhongtai.orders import service
-from zhongtai.orders.model import FulfilmentStatus, OrderStatus
+from zhongtai.orders import returns, service
+from zhongtai.orders.model import FulfilmentStatus, OrderStatus, ReturnStatus
 from zhongtai.orders.schemas import (
     AdvanceIn,
     AllocationOut,
@@ -20,8 +20,12 @@ from zhongtai.orders.schemas import (
     OrderOut,
     PaymentIn,
     PaymentOut,
+    ReceiveReturnIn,
+    ReturnIn,
+    ReturnLineOut,
+    ReturnOut,
 )
-from zhongtai.orders.store import FulfilmentOrder, SalesOrder
+from zhongtai.orders.store import FulfilmentOrder, ReturnRequest, SalesOrder
 from zhongtai.org.schemas import Id
 from zhongtai.payments import service as payments
 from zhongtai.platform.http import Ctx, reader, writer
@@ -169,3 +173,68 @@ def advance_fulfilment(
     return ctx.mutate(
         lambda uow: _fulfilment(uow, service.advance(uow, fulfilment_id, body.to, body.pickup_code))
     )
+
+
+def _return(uow: UnitOfWork, r: ReturnRequest) -> ReturnOut:
+    out = ReturnOut.model_validate(r)
+    out.lines = [ReturnLineOut.model_validate(x) for x in returns.lines(uow, r.id)]
+    return out
+
+
+@router.post("/orders/{order_id}/returns", status_code=201, response_model=ReturnOut)
+def request_return(
+    order_id: IdPath, body: ReturnIn, ctx: Ctx = Depends(writer("order:write"))
+) -> JSONResponse:
+    """退货申请: some or all units that reached the shopper, by order line; the refund is
+    the net paid for those units."""
+    return ctx.mutate(
+        lambda uow: _return(uow, returns.request(uow, order_id, body)), status_code=201
+    )
+
+
+@router.get("/orders/{order_id}/returns", response_model=list[ReturnOut])
+def order_returns(order_id: IdPath, ctx: Ctx = Depends(reader("order:read"))) -> list[ReturnOut]:
+    with ctx.read() as uow:
+        service.get(uow, order_id)
+        return [_return(uow, r) for r in returns.of_order(uow, order_id)]
+
+
+@router.get("/returns", response_model=list[ReturnOut])
+def search_returns(
+    status: ReturnStatus | None = None,
+    after: Annotated[Id | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ctx: Ctx = Depends(reader("order:read")),
+) -> list[ReturnOut]:
+    with ctx.read() as uow:
+        return [_return(uow, r) for r in returns.search(uow, status, after, limit)]
+
+
+@router.get("/returns/{return_id}", response_model=ReturnOut)
+def get_return(return_id: IdPath, ctx: Ctx = Depends(reader("order:read"))) -> ReturnOut:
+    with ctx.read() as uow:
+        return _return(uow, returns.get(uow, return_id))
+
+
+@router.post("/returns/{return_id}/approve", response_model=ReturnOut)
+def approve_return(return_id: IdPath, ctx: Ctx = Depends(writer("order:write"))) -> JSONResponse:
+    return ctx.mutate(lambda uow: _return(uow, returns.approve(uow, return_id)))
+
+
+@router.post("/returns/{return_id}/reject", response_model=ReturnOut)
+def reject_return(return_id: IdPath, ctx: Ctx = Depends(writer("order:write"))) -> JSONResponse:
+    return ctx.mutate(lambda uow: _return(uow, returns.reject(uow, return_id)))
+
+
+@router.post("/returns/{return_id}/receive", response_model=ReturnOut)
+def receive_return(
+    return_id: IdPath, body: ReceiveReturnIn, ctx: Ctx = Depends(writer("order:write"))
+) -> JSONResponse:
+    """The goods arrive at any store or warehouse: `restock` or `damaged` (written off)."""
+    return ctx.mutate(lambda uow: _return(uow, returns.receive(uow, return_id, body)))
+
+
+@router.post("/returns/{return_id}/refund", response_model=ReturnOut)
+def refund_return(return_id: IdPath, ctx: Ctx = Depends(writer("order:write"))) -> JSONResponse:
+    """Pay the refund back to the tenders it came from; once."""
+    return ctx.mutate(lambda uow: _return(uow, returns.refund(uow, return_id)))

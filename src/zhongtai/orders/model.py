@@ -107,3 +107,38 @@ def leaves_stock(to: FulfilmentStatus) -> bool:
 
 DONE = (FulfilmentStatus.delivered, FulfilmentStatus.collected)
 LEFT = (FulfilmentStatus.shipped, *DONE)  # no longer cancellable: returned instead
+
+
+class ReturnStatus(StrEnum):
+    requested = "requested"
+    approved = "approved"
+    rejected = "rejected"
+    received = "received"  # goods back at a store or warehouse
+    refunded = "refunded"
+
+
+class Disposition(StrEnum):
+    restock = "restock"  # back on sale
+    damaged = "damaged"  # written off
+
+
+def returnable(bought: int, left: int, returned: int, asked: int) -> None:
+    """Only units that left stock for the shopper, and not already returned."""
+    if asked <= 0:
+        raise ValueError("must be positive")
+    if asked > min(bought, left) - returned:
+        raise ValueError(f"only {min(bought, left) - returned} can be returned")
+
+
+def spread_refund(amount: int, refundable: list[int]) -> list[int]:
+    """Give `amount` back across the tenders in the order they were taken, each up to
+    what it can still refund (cash first if it came first; the shopper gets back what
+    they paid, where they paid it)."""
+    out = []
+    for room in refundable:
+        take = min(room, amount)
+        out.append(take)
+        amount -= take
+    if amount:
+        raise ValueError("refund exceeds what was paid")
+    return out

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from zhongtai.catalog.schemas import LongCode
 from zhongtai.inventory.schemas import LocationRef, Qty
-from zhongtai.orders.model import FulfilmentStatus, FulfilmentType
+from zhongtai.orders.model import Disposition, FulfilmentStatus, FulfilmentType
 
 
 class OrderLineIn(BaseModel):
@@ -131,3 +131,41 @@ class AdvanceIn(BaseModel):
     pickup_code: Annotated[str, StringConstraints(max_length=12)] | None = Field(
         None, description="Required to hand a pickup order over"
     )
+
+
+class ReturnLineIn(BaseModel):
+    line_no: int = Field(ge=1)
+    qty: Qty
+
+
+class ReturnIn(BaseModel):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="A code of the return_reason dictionary"
+    )
+    lines: list[ReturnLineIn] = Field(min_length=1, max_length=200)
+
+
+class ReceiveReturnIn(BaseModel):
+    location: LocationRef = Field(description="Any store or warehouse")
+    disposition: Disposition = Disposition.restock
+
+
+class ReturnLineOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    sku_id: str
+    qty: int
+    refund: int
+
+
+class ReturnOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    number: str
+    order_id: str
+    status: str
+    reason: str
+    refund: int
+    location_id: str | None
+    disposition: str | None
+    created_at: datetime
+    lines: list[ReturnLineOut] = Field(default_factory=list)

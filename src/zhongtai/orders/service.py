@@ -283,7 +283,7 @@ def search(
 # --- payment (支付) ----------------------------------------------------------------------
 
 
-def _locked(uow: UnitOfWork, order_id: str) -> SalesOrder:
+def locked(uow: UnitOfWork, order_id: str) -> SalesOrder:
     """The order, locked: payments and cancellations of one order take turns."""
     order = get(uow, order_id)
     uow.session.refresh(order, with_for_update=True)
@@ -293,7 +293,7 @@ def _locked(uow: UnitOfWork, order_id: str) -> SalesOrder:
 def pay(uow: UnitOfWork, order_id: str, cmd: PaymentIn) -> Payment:
     """A tender towards the order; once the captured amount covers the total the order
     is paid and its stock hold is confirmed (no longer lapses)."""
-    order = _locked(uow, order_id)
+    order = locked(uow, order_id)
     if order.status != model.OrderStatus.pending_payment:
         raise Conflict(f"order is {order.status}", field="status")
     due = order.total - _committed(uow, order.id)
@@ -387,7 +387,7 @@ def advance(
     leave stock when shipped or collected; a pickup is handed over only against the
     order's pickup code."""
     f = get_fulfilment(uow, fulfilment_id)
-    order = _locked(uow, f.order_id)
+    order = locked(uow, f.order_id)
     uow.session.refresh(f)
     kind = model.FulfilmentType(f.kind)
     try:
@@ -425,14 +425,14 @@ def payment_of(uow: UnitOfWork, order_id: str, payment_id: str) -> Payment:
 
 
 def capture(uow: UnitOfWork, order_id: str, payment_id: str) -> Payment:
-    order = _locked(uow, order_id)
+    order = locked(uow, order_id)
     payment = payments.capture_payment(uow, payment_of(uow, order_id, payment_id))
     _settle(uow, order)
     return payment
 
 
 def void(uow: UnitOfWork, order_id: str, payment_id: str) -> Payment:
-    _locked(uow, order_id)
+    locked(uow, order_id)
     return payments.void(uow, payment_of(uow, order_id, payment_id))
 
 
@@ -442,7 +442,7 @@ def void(uow: UnitOfWork, order_id: str, payment_id: str) -> Payment:
 def cancel(uow: UnitOfWork, order_id: str, reason: str) -> SalesOrder:
     """Cancel before fulfilment: held stock is free again at once; money taken goes
     back to each tender it came from, authorisations are voided."""
-    order = _locked(uow, order_id)
+    order = locked(uow, order_id)
     if order.status not in (model.OrderStatus.pending_payment, model.OrderStatus.paid):
         raise Conflict(f"order is {order.status}", field="status")
     fulfilments = fulfilments_of(uow, order.id)

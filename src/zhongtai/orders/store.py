@@ -100,3 +100,30 @@ class FulfilmentLine(TenantScoped, Base):
     fulfilment_id: Mapped[str] = mapped_column(ForeignKey("fulfilment_order.id"), index=True)
     sku_id: Mapped[str] = mapped_column(String(26))
     qty: Mapped[int] = mapped_column(BigInteger)
+
+
+class ReturnRequest(TenantScoped, Base):
+    """退货单 (逆向订单): units of an order coming back, and the money going back."""
+
+    __tablename__ = "return_request"
+    __table_args__ = (UniqueConstraint("tenant_id", "number"),)
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    number: Mapped[str] = mapped_column(String(40))
+    order_id: Mapped[str] = mapped_column(ForeignKey("sales_order.id"), index=True)
+    status: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str] = mapped_column(String(64))
+    refund: Mapped[int] = mapped_column(BigInteger)
+    location_id: Mapped[str | None] = mapped_column(String(26))
+    disposition: Mapped[str | None] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ReturnLine(TenantScoped, Base):
+    __tablename__ = "return_line"
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    return_id: Mapped[str] = mapped_column(ForeignKey("return_request.id"), index=True)
+    order_line_id: Mapped[str] = mapped_column(String(26))
+    sku_id: Mapped[str] = mapped_column(String(26))
+    qty: Mapped[int] = mapped_column(BigInteger)
+    refund: Mapped[int] = mapped_column(BigInteger)
