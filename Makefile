@@ -36,11 +36,13 @@ bench: $(VENV)/.installed
 	$(BIN)/zhongtai bench foundation
 	$(BIN)/zhongtai bench catalog
 	$(BIN)/zhongtai bench inventory
+	$(BIN)/zhongtai bench orders
 
 bench-quick: $(VENV)/.installed
 	$(BIN)/zhongtai bench foundation --quick
 	$(BIN)/zhongtai bench catalog --quick
 	$(BIN)/zhongtai bench inventory --quick
+	$(BIN)/zhongtai bench orders --quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

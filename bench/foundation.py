@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -23,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from zhongtai.benchrun import median_ms, timed
+from zhongtai.benchrun import median_ms, server, timed
 from zhongtai.org.service import create_tenant
 from zhongtai.platform.config import load_settings
 from zhongtai.platform.db import Database
@@ -33,25 +30,6 @@ from zhongtai.platform.relay import Relay
 from zhongtai.platform.uow import UnitOfWork
 
 PASSWORD = "bench-pass-2026"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("server exited during start-up")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not become ready")
 
 
 def _relay_rate(db: Database, tenant_id: str, events: int) -> tuple[float, float]:
@@ -110,23 +88,13 @@ def _codes(base: str, headers: dict[str, str], total: int, workers: int) -> tupl
 def run(quick: bool, say: Callable[[str], None]) -> dict[str, float]:
     n = 60 if quick else 600
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "ZT_DATA_DIR": tmp, "ZT_RUN_RELAY": "0"}
         os.environ.update({"ZT_DATA_DIR": tmp, "ZT_RUN_RELAY": "0"})
         db = Database(load_settings())
         upgrade(db.engine)
         name = f"bench{int(time.time())}"
         tenant_id = create_tenant(db, name, "admin", PASSWORD)
-        port = _free_port()
-        base = f"http://127.0.0.1:{port}"
         say("starting server")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "zhongtai", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            _wait_ready(base, proc)
+        with server({"ZT_DATA_DIR": tmp, "ZT_RUN_RELAY": "0"}) as base:
             with httpx.Client(base_url=base, timeout=30) as c:
                 form = {"tenant": name, "username": "admin", "password": PASSWORD}
                 token = c.post("/v1/auth/token", data=form).json()["access_token"]
@@ -149,9 +117,6 @@ def run(quick: bool, say: Callable[[str], None]) -> dict[str, float]:
                 posts = timed(post, n)
             say("concurrent coding-rule numbers")
             rate, gaps, dups = _codes(base, h, n * 2, 8)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
         say("outbox relay")
         inserted, relayed = _relay_rate(db, tenant_id, n * 10)
         db.dispose()

@@ -13,61 +13,27 @@ batcher (how the async HTTP route `POST /v1/stock/holds` calls it), and, for com
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import statistics
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import sqlalchemy as sa
 
+from zhongtai.benchrun import fresh_database
 from zhongtai.catalog.store import Category, Product, Sku
 from zhongtai.inventory import hotpath, model, service
 from zhongtai.inventory.model import LocationType
 from zhongtai.inventory.schemas import LocationIn
 from zhongtai.inventory.store import ReservationLine, StockLevel
 from zhongtai.org.service import create_tenant
-from zhongtai.platform.config import Settings
 from zhongtai.platform.db import Database
 from zhongtai.platform.ids import new_id
-from zhongtai.platform.migrate import upgrade
 from zhongtai.platform.uow import UnitOfWork
 
-PG_URL = os.environ.get(
-    "ZT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 CALLERS = 64
-
-
-@contextmanager
-def _database(kind: str) -> Iterator[Database]:
-    with tempfile.TemporaryDirectory() as tmp:
-        if kind == "sqlite":
-            db = Database(Settings(data_dir=Path(tmp), secret_key="bench"))
-            upgrade(db.engine)
-            yield db
-            db.dispose()
-            return
-        schema = f"zt_bench_{uuid.uuid4().hex[:10]}"
-        admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        sep = "&" if "?" in PG_URL else "?"
-        url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-        db = Database(Settings(data_dir=Path(tmp), database_url=url, secret_key="bench"))
-        try:
-            upgrade(db.engine)
-            yield db
-        finally:
-            db.dispose()
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
 
 
 def _setup(
@@ -232,7 +198,7 @@ async def _race_async(
 
 def _flash_arm(kind: str, arm: str, seconds: float) -> tuple[int, float, list[float], int]:
     """One arm on a fresh database: (successes, seconds, latencies, oversold units)."""
-    with _database(kind) as db:
+    with fresh_database(kind) as db:
         tenant, skus, locs = _setup(db, 1, 1, 1_000_000)
         hold = hotpath.HoldRequest(tenant, "bench", skus[0], locs[0], 1, "live", "flash")
         if arm in ("baseline", "loop"):
@@ -269,7 +235,7 @@ def _flash(kind: str, seconds: float, say: Callable[[str], None]) -> dict[str, f
 
 
 def _sellout(kind: str, requests: int, units: int) -> tuple[int, int]:
-    with _database(kind) as db:
+    with fresh_database(kind) as db:
         tenant, skus, locs = _setup(db, 1, 1, units)
         hold = hotpath.HoldRequest(tenant, "bench", skus[0], locs[0], 1, "live", "sellout")
         batcher = hotpath.ReservationBatcher(db)
@@ -285,7 +251,7 @@ def _zipf(n: int, s: float = 1.1) -> list[float]:
 
 
 def _mixed(kind: str, skus: int, locations: int, seconds: float) -> tuple[float, float, int]:
-    with _database(kind) as db:
+    with fresh_database(kind) as db:
         tenant, sku_ids, loc_ids = _setup(db, skus, locations, 1_000)
         weights = _zipf(skus)
         batcher = hotpath.ReservationBatcher(db)

@@ -10,15 +10,26 @@ import importlib.util
 import json
 import os
 import platform
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx
+import sqlalchemy as sa
 from rich.console import Console
+
+from zhongtai.platform.config import Settings
+from zhongtai.platform.db import Database
+from zhongtai.platform.migrate import upgrade
 
 
 def machine() -> dict[str, Any]:
@@ -42,6 +53,75 @@ def timed(fn: Callable[[], Any], repeat: int) -> list[float]:
         fn()
         out.append(time.perf_counter() - start)
     return out
+
+
+PG_URL = os.environ.get(
+    "ZT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@contextmanager
+def fresh_database(kind: str) -> Iterator[Database]:
+    """A migrated, empty database for one benchmark arm: a SQLite file in a temporary
+    folder, or a schema of its own on the PostgreSQL server (dropped after)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if kind == "sqlite":
+            db = Database(Settings(data_dir=Path(tmp), secret_key="bench"))
+            upgrade(db.engine)
+            yield db
+            db.dispose()
+            return
+        schema = f"zt_bench_{uuid.uuid4().hex[:10]}"
+        admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        sep = "&" if "?" in PG_URL else "?"
+        url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+        db = Database(Settings(data_dir=Path(tmp), database_url=url, secret_key="bench"))
+        try:
+            upgrade(db.engine)
+            yield db
+        finally:
+            db.dispose()
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(env: dict[str, str]) -> Iterator[str]:
+    """A real server (uvicorn, one worker) in a child process; yields its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zhongtai", "serve", "--port", str(port)],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _ready(base):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("server did not become ready")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _load(path: Path) -> ModuleType:

@@ -117,7 +117,8 @@ class ReservationLine(DataScoped, Base):
 
     __tablename__ = "reservation_line"
     __table_args__ = (
-        Index("ix_reservation_line_lapse", "tenant_id", "sku_id", "location_id", "expires_at"),
+        # Lapsed holds of a SKU are a short range here however many live holds it has.
+        Index("ix_reservation_line_lapsed", "tenant_id", "sku_id", "expires_at"),
         Index(
             "ix_reservation_line_quota",
             "allocation_id",

@@ -220,13 +220,12 @@ def _distance(f: FulfilmentIn, loc: LocationOut) -> float:
 
 
 def _queued(uow: UnitOfWork) -> dict[str, int]:
-    """Open orders waiting at each location: its workload."""
-    open_ = (model.OrderStatus.pending_payment.value, model.OrderStatus.paid.value)
+    """Fulfilment orders not yet handed over at each location: its workload."""
+    waiting = [s.value for s in model.FulfilmentStatus if s not in (*model.LEFT, "cancelled")]
     rows = uow.session.execute(
-        select(OrderAllocation.location_id, func.count(func.distinct(OrderAllocation.order_id)))
-        .join(SalesOrder, SalesOrder.id == OrderAllocation.order_id)
-        .where(SalesOrder.status.in_(open_))
-        .group_by(OrderAllocation.location_id)
+        select(FulfilmentOrder.location_id, func.count())
+        .where(FulfilmentOrder.status.in_(waiting))
+        .group_by(FulfilmentOrder.location_id)
     )
     return {loc: int(n) for loc, n in rows}
 
