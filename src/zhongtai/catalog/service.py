@@ -665,14 +665,13 @@ def listing_states(uow: UnitOfWork, sku_id: str, at: datetime) -> list[ListingSt
 
 
 def is_sellable(
-    uow: UnitOfWork, sku_id: str, channel: str, store_id: str | None, at: datetime
+    uow: UnitOfWork, sku: Sku, channel: str, store_id: str | None, at: datetime
 ) -> bool:
     """For orders: active, and listed on that channel (and store) at that moment."""
-    sku = get_sku(uow, sku_id)
     if sku.status != model.Status.active:
         return False
     rows = uow.session.scalars(
-        select(ListingRow).where(ListingRow.sku_id == sku_id, ListingRow.channel == channel)
+        select(ListingRow).where(ListingRow.sku_id == sku.id, ListingRow.channel == channel)
     ).all()
     return model.listing_state(_decisions(rows), channel, store_id, at).listed
 

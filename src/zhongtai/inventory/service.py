@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -206,6 +207,14 @@ def locked_level(uow: UnitOfWork, sku_id: str, location_id: str) -> StockLevel:
     """The (SKU, location) row, made if missing and locked until commit: every change of
     that stock takes this lock first (PostgreSQL row lock; SQLite writers are serialised
     by BEGIN IMMEDIATE)."""
+    query = (
+        select(StockLevel)
+        .where(StockLevel.sku_id == sku_id, StockLevel.location_id == location_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if (found := uow.session.scalars(query).first()) is not None:
+        return found
     _upsert(
         uow,
         StockLevel,
@@ -216,35 +225,31 @@ def locked_level(uow: UnitOfWork, sku_id: str, location_id: str) -> StockLevel:
         safety_stock=0,
         updated_at=utcnow(),
     )
+    return uow.session.scalars(query).one()
+
+
+Lapsed = dict[tuple[str, str], int]  # (SKU id, location id) -> units
+
+
+def lapsed(uow: UnitOfWork, sku_ids: list[str]) -> Lapsed:
+    """Reserved units whose hold has lapsed but is not swept yet, per SKU and location:
+    they no longer hold stock, whatever the level row still says. One query."""
+    line = ReservationLine
     query = (
-        select(StockLevel)
-        .where(StockLevel.sku_id == sku_id, StockLevel.location_id == location_id)
-        .with_for_update()
+        select(line.sku_id, line.location_id, func.sum(line.qty))
+        .where(line.sku_id.in_(sku_ids), line.expires_at <= utcnow())
+        .group_by(line.sku_id, line.location_id)
     )
-    return uow.session.scalars(query.execution_options(populate_existing=True)).one()
+    return {(sku, loc): int(qty) for sku, loc, qty in uow.session.execute(query)}
 
 
-def lapsed(uow: UnitOfWork, sku_id: str, location_id: str | None = None) -> dict[str, int]:
-    """Reserved units per location whose hold has lapsed but is not swept yet: they no
-    longer hold stock, whatever the level row still says."""
-    query = (
-        select(ReservationLine.location_id, func.sum(ReservationLine.qty))
-        .where(ReservationLine.sku_id == sku_id, ReservationLine.expires_at <= utcnow())
-        .group_by(ReservationLine.location_id)
-    )
-    if location_id is not None:
-        query = query.where(ReservationLine.location_id == location_id)
-    return {loc: int(qty) for loc, qty in uow.session.execute(query)}
-
-
-def _balance(level: StockLevel, lapsed_qty: int) -> model.Balance:
-    return model.Balance(
-        level.on_hand, level.reserved - lapsed_qty, level.in_transit, level.safety_stock
-    )
+def _balance(level: StockLevel, gone: Lapsed) -> model.Balance:
+    held = level.reserved - gone.get((level.sku_id, level.location_id), 0)
+    return model.Balance(level.on_hand, held, level.in_transit, level.safety_stock)
 
 
 def _level_balance(uow: UnitOfWork, level: StockLevel) -> model.Balance:
-    return _balance(level, lapsed(uow, level.sku_id, level.location_id).get(level.location_id, 0))
+    return _balance(level, lapsed(uow, [level.sku_id]))
 
 
 def _post(
@@ -576,10 +581,10 @@ def availability(
         .where(StockLevel.sku_id == sku.id)
         .order_by(OrgUnit.code)
     )
-    gone = lapsed(uow, sku.id)
+    gone = lapsed(uow, [sku.id])
     if channel is None:
         return [
-            _availability_row(code, level, _balance(level, gone.get(level.location_id, 0)))
+            _availability_row(code, level, _balance(level, gone))
             for code, level in uow.session.execute(query)
         ]
     org.require_entry(uow, "channel", channel, "channel")
@@ -588,7 +593,7 @@ def availability(
     for code, level in uow.session.execute(query):
         if not book.sources(channel, level.location_id):
             continue
-        b = _balance(level, gone.get(level.location_id, 0))
+        b = _balance(level, gone)
         row = _availability_row(
             code, level, b, book.available_to(b, channel, sku.id, level.location_id)
         )
@@ -602,11 +607,11 @@ def promisable(uow: UnitOfWork, sku_ids: list[str], channel: str) -> dict[str, d
     """For sourcing: location id -> SKU id -> units `channel` may promise there, for the
     locations it may sell from that hold any of the SKUs."""
     levels = uow.session.scalars(select(StockLevel).where(StockLevel.sku_id.in_(sku_ids)))
-    gone = {sku_id: lapsed(uow, sku_id) for sku_id in sku_ids}
+    gone = lapsed(uow, sku_ids)
     book = rulebooks(uow.session, {uow.tenant_id})[uow.tenant_id]
     out: dict[str, dict[str, int]] = {}
     for level in levels:
-        b = _balance(level, gone[level.sku_id].get(level.location_id, 0))
+        b = _balance(level, gone)
         if units := book.available_to(b, channel, level.sku_id, level.location_id):
             out.setdefault(level.location_id, {})[level.sku_id] = units
     return out
@@ -999,36 +1004,56 @@ def reserve(uow: UnitOfWork, cmd: ReserveIn) -> Reservation:
     for i, line in enumerate(cmd.lines):
         sku = catalog.sku_by_code(uow, line.sku, f"lines[{i}].sku")
         _unit, loc = resolve_location(uow, line.location, f"lines[{i}].location")
-        wanted.append((sku.id, loc.id, i, line.qty, sku.code))
+        wanted.append(Wanted(sku.id, loc.id, line.qty, sku.code, f"lines[{i}].qty"))
+    return hold(uow, cmd.owner, cmd.channel, cmd.ttl_seconds, wanted)
+
+
+@dataclass(frozen=True, order=True)
+class Wanted:
+    """A line to hold, already resolved (the order centre resolves its own)."""
+
+    sku_id: str
+    location_id: str
+    qty: int
+    code: str  # for the error
+    field: str
+
+
+def hold(
+    uow: UnitOfWork, owner: str, channel: str, ttl_seconds: int, wanted: list[Wanted]
+) -> Reservation:
+    """库存锁定 of resolved lines, all or none, under the channel's allocation rules."""
     reservation = Reservation(
-        owner=cmd.owner,
-        channel=cmd.channel,
+        owner=owner,
+        channel=channel,
         status=model.ReservationStatus.active.value,
-        expires_at=utcnow() + timedelta(seconds=cmd.ttl_seconds),
+        expires_at=utcnow() + timedelta(seconds=ttl_seconds),
         actor_id=uow.actor_id,
     )
     uow.session.add(reservation)
     uow.session.flush()
     # Levels are locked in one global order, so two multi-line reservations never deadlock;
     # quota counters change only under their level's lock, so they are read after it.
-    levels = [locked_level(uow, sku_id, loc_id) for sku_id, loc_id, *_ in sorted(wanted)]
+    ordered = sorted(wanted)
+    levels = [locked_level(uow, w.sku_id, w.location_id) for w in ordered]
+    gone = lapsed(uow, sorted({w.sku_id for w in ordered}))
     book = rulebooks(uow.session, {uow.tenant_id})[uow.tenant_id]
-    for level, (sku_id, location_id, i, qty, code) in zip(levels, sorted(wanted), strict=True):
+    for level, w in zip(levels, ordered, strict=True):
         try:
             _after, quota = book.take(
-                _level_balance(uow, level), cmd.channel, sku_id, location_id, qty
+                _balance(level, gone), channel, w.sku_id, w.location_id, w.qty
             )
         except model.StockRuleError as exc:
-            raise OutOfStock(str(exc), field=f"lines[{i}].qty", sku=code) from exc
-        level.reserved += qty
+            raise OutOfStock(str(exc), field=w.field, sku=w.code) from exc
+        level.reserved += w.qty
         if quota is not None:
-            draw_quota(uow.session, quota.id, qty)
+            draw_quota(uow.session, quota.id, w.qty)
         uow.session.add(
             ReservationLine(
                 reservation_id=reservation.id,
-                sku_id=sku_id,
-                location_id=location_id,
-                qty=qty,
+                sku_id=w.sku_id,
+                location_id=w.location_id,
+                qty=w.qty,
                 expires_at=reservation.expires_at,
                 allocation_id=quota and quota.id,
             )
@@ -1038,9 +1063,11 @@ def reserve(uow: UnitOfWork, cmd: ReserveIn) -> Reservation:
         "stock.reserved",
         {
             "reservation_id": reservation.id,
-            "owner": cmd.owner,
-            "channel": cmd.channel,
-            "lines": [{"sku_id": s, "location_id": loc, "qty": q} for s, loc, _i, q, _c in wanted],
+            "owner": owner,
+            "channel": channel,
+            "lines": [
+                {"sku_id": w.sku_id, "location_id": w.location_id, "qty": w.qty} for w in wanted
+            ],
         },
     )
     return reservation

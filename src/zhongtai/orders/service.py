@@ -11,7 +11,7 @@ from zhongtai.catalog import service as catalog
 from zhongtai.catalog.store import Sku
 from zhongtai.inventory import model as stock_model
 from zhongtai.inventory import service as inventory
-from zhongtai.inventory.schemas import LocationOut, ReserveIn, ReserveLine
+from zhongtai.inventory.schemas import LocationOut
 from zhongtai.inventory.store import Reservation
 from zhongtai.orders import model, sourcing
 from zhongtai.orders.schemas import FulfilmentIn, OrderIn, PaymentIn
@@ -61,20 +61,19 @@ def place(uow: UnitOfWork, cmd: OrderIn) -> SalesOrder:
     wanted = Counter[str]()
     for sku, asked in zip(skus, cmd.lines, strict=True):
         wanted[sku.id] += asked.qty
-    plan = _source(uow, cmd, store, dict(wanted), {s.id: s.code for s in skus})
+    codes = {s.id: s.code for s in skus}
+    plan = _source(uow, cmd, store, dict(wanted), codes)
     number = org.next_code(uow, "order")
-    hold = inventory.reserve(
+    held = inventory.hold(
         uow,
-        ReserveIn(
-            owner=number,
-            channel=cmd.channel,
-            ttl_seconds=cmd.hold_minutes * 60,
-            lines=[
-                ReserveLine(sku=next(s.code for s in skus if s.id == sku_id), location=loc, qty=n)
-                for loc, units in plan.shipments.items()
-                for sku_id, n in units.items()
-            ],
-        ),
+        number,
+        cmd.channel,
+        cmd.hold_minutes * 60,
+        [
+            inventory.Wanted(sku_id, loc, n, codes[sku_id], "lines")
+            for loc, units in plan.shipments.items()
+            for sku_id, n in units.items()
+        ],
     )
     order = SalesOrder(
         number=number,
@@ -90,7 +89,7 @@ def place(uow: UnitOfWork, cmd: OrderIn) -> SalesOrder:
         tax=sum(x.tax for x in lines),
         total=sum(x.net for x in lines),
         paid=0,
-        reservation_id=hold.id,
+        reservation_id=held.id,
         pickup_code=f"{secrets.randbelow(10**6):06d}"
         if kind is model.FulfilmentType.pickup
         else None,
@@ -139,7 +138,7 @@ def _store(uow: UnitOfWork, f: FulfilmentIn) -> LocationOut | None:
 
 def _sellable(uow: UnitOfWork, cmd: OrderIn, i: int, store: LocationOut | None) -> Sku:
     sku = catalog.sku_by_code(uow, cmd.lines[i].sku, f"lines[{i}].sku")
-    if not catalog.is_sellable(uow, sku.id, cmd.channel, store.id if store else None, utcnow()):
+    if not catalog.is_sellable(uow, sku, cmd.channel, store.id if store else None, utcnow()):
         raise ValidationFailed(f"lines[{i}].sku", f"{sku.code} is not sold on {cmd.channel}")
     return sku
 
