@@ -31,11 +31,13 @@ from zhongtai.orders import service as orders
 from zhongtai.orders.model import FulfilmentType
 from zhongtai.orders.schemas import (
     FulfilmentIn,
+    InvoiceIn,
     OrderIn,
     OrderLineIn,
     PaymentIn,
     ReturnIn,
     ReturnLineIn,
+    TaxRateIn,
 )
 from zhongtai.org import service as org
 from zhongtai.org.model import UnitKind
@@ -155,6 +157,7 @@ def _opening_stock(uow: UnitOfWork, rows: list[dict[str, str]]) -> None:
     )
     cash = PaymentIn(provider="cash", tendered=till.total + 10_000)
     orders.pay(uow, till.id, cash)
+    orders.request_invoice(uow, till.id, InvoiceIn(title="个人 Personal"))
     # The shopper came back: the item was damaged.
     returns.request(
         uow, till.id, ReturnIn(reason="damaged", lines=[ReturnLineIn(line_no=1, qty=1)])
@@ -207,6 +210,8 @@ def _catalog(uow: UnitOfWork, units: dict[str, str], size: int) -> list[dict[str
     catalog.set_settings(uow, SettingsIn(packs=list(Pack)))
     for code, name, *_rest in FAMILIES:
         catalog.create_category(uow, CategoryIn(code=code, name=name))
+    # Fresh produce is taxed at the lower 9% (agricultural products); the rest at 13%.
+    orders.set_tax_rate(uow, TaxRateIn(category="fresh", rate_bp=900))
     rows = catalog_rows(size)
     importer.run(uow, rows)
     first = {r["category"]: r["sku_code"] for r in reversed(rows)}

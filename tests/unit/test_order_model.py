@@ -52,3 +52,10 @@ def test_no_more_units_returned_than_bought() -> None:
         model.refund_for(1000, 2, 1, 2)
     with pytest.raises(ValueError):
         model.refund_for(1000, 2, 0, 0)
+
+
+def test_a_category_inherits_the_nearest_ancestors_rate() -> None:
+    rates = {"food": 1_300, "fresh": 900}
+    assert model.rate_for("food/fresh/veg/", rates, 1_300) == 900
+    assert model.rate_for("food/snacks/", rates, 1_300) == 1_300
+    assert model.rate_for("home/", {}, 600) == 600

@@ -15,6 +15,8 @@ from zhongtai.orders.schemas import (
     CancelIn,
     FulfilmentLineOut,
     FulfilmentOut,
+    InvoiceIn,
+    InvoiceOut,
     OrderIn,
     OrderLineOut,
     OrderOut,
@@ -24,10 +26,13 @@ from zhongtai.orders.schemas import (
     ReturnIn,
     ReturnLineOut,
     ReturnOut,
+    TaxRateIn,
+    TaxRateOut,
 )
 from zhongtai.orders.store import FulfilmentOrder, ReturnRequest, SalesOrder
 from zhongtai.org.schemas import Id
 from zhongtai.payments import service as payments
+from zhongtai.platform.errors import NotFound
 from zhongtai.platform.http import Ctx, reader, writer
 from zhongtai.platform.uow import UnitOfWork
 
@@ -238,3 +243,37 @@ def receive_return(
 def refund_return(return_id: IdPath, ctx: Ctx = Depends(writer("order:write"))) -> JSONResponse:
     """Pay the refund back to the tenders it came from; once."""
     return ctx.mutate(lambda uow: _return(uow, returns.refund(uow, return_id)))
+
+
+@router.put("/tax-rates", response_model=TaxRateOut)
+def set_tax_rate(body: TaxRateIn, ctx: Ctx = Depends(writer("price:write"))) -> JSONResponse:
+    """增值税率 of a category (basis points), inherited by its sub-categories; without
+    one, goods carry the standard 13%."""
+    return ctx.mutate(lambda uow: TaxRateOut.model_validate(service.set_tax_rate(uow, body)))
+
+
+@router.get("/tax-rates", response_model=list[TaxRateOut])
+def list_tax_rates(ctx: Ctx = Depends(reader("price:read"))) -> list[TaxRateOut]:
+    with ctx.read() as uow:
+        return [TaxRateOut.model_validate(r) for r in service.list_tax_rates(uow)]
+
+
+@router.post("/orders/{order_id}/invoice", status_code=201, response_model=InvoiceOut)
+def request_invoice(
+    order_id: IdPath, body: InvoiceIn, ctx: Ctx = Depends(writer("order:write"))
+) -> JSONResponse:
+    """开票申请 for a paid order, once: its amount and the VAT in it."""
+    return ctx.mutate(
+        lambda uow: InvoiceOut.model_validate(service.request_invoice(uow, order_id, body)),
+        status_code=201,
+    )
+
+
+@router.get("/orders/{order_id}/invoice", response_model=InvoiceOut)
+def get_invoice(order_id: IdPath, ctx: Ctx = Depends(reader("order:read"))) -> InvoiceOut:
+    with ctx.read() as uow:
+        service.get(uow, order_id)
+        found = service.invoice_of(uow, order_id)
+        if found is None:
+            raise NotFound(f"no invoice requested for order {order_id}")
+        return InvoiceOut.model_validate(found)

@@ -46,6 +46,15 @@ def tax_included(amount: int, rate_bp: int) -> int:
     return (amount * rate_bp * 2 + (10_000 + rate_bp)) // (2 * (10_000 + rate_bp))
 
 
+def rate_for(path: str, rates: dict[str, int], default: int) -> int:
+    """税率 of a category: its own, else its nearest ancestor's (path "root/.../self/"),
+    else the default."""
+    for category_id in reversed([x for x in path.split("/") if x]):
+        if category_id in rates:
+            return rates[category_id]
+    return default
+
+
 def allocate(total: int, weights: list[int]) -> list[int]:
     """Split `total` over lines in proportion to `weights`, to the fen, summing exactly
     to `total` (largest remainders get the leftover fen; ties go to the earlier line)."""

@@ -169,3 +169,40 @@ class ReturnOut(BaseModel):
     disposition: str | None
     created_at: datetime
     lines: list[ReturnLineOut] = Field(default_factory=list)
+
+
+class TaxRateIn(BaseModel):
+    category: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    rate_bp: int = Field(ge=0, le=10_000, description="Basis points: 1300 = 13%")
+
+
+class TaxRateOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    category_id: str
+    rate_bp: int
+
+
+class InvoiceIn(BaseModel):
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="个人 (personal) or the company name"
+    )
+    tax_number: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{15,20}$")] | None = Field(
+        None, description="纳税人识别号, for company invoices"
+    )
+    email: (
+        Annotated[str, StringConstraints(max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")] | None
+    ) = None
+
+
+class InvoiceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    order_id: str
+    title: str
+    tax_number: str | None
+    email: str | None
+    amount: int
+    tax: int
+    status: str
+    created_at: datetime

@@ -8,19 +8,21 @@ from collections import Counter
 from sqlalchemy import func, select
 
 from zhongtai.catalog import service as catalog
-from zhongtai.catalog.store import Sku
+from zhongtai.catalog.store import Category, Product, Sku
 from zhongtai.inventory import model as stock_model
 from zhongtai.inventory import service as inventory
 from zhongtai.inventory.schemas import LocationOut
 from zhongtai.inventory.store import Reservation
 from zhongtai.orders import model, sourcing
-from zhongtai.orders.schemas import FulfilmentIn, OrderIn, PaymentIn
+from zhongtai.orders.schemas import FulfilmentIn, InvoiceIn, OrderIn, PaymentIn, TaxRateIn
 from zhongtai.orders.store import (
     FulfilmentLine,
     FulfilmentOrder,
+    InvoiceRequest,
     OrderAllocation,
     SalesOrder,
     SalesOrderLine,
+    TaxRate,
 )
 from zhongtai.org import service as org
 from zhongtai.org.store import OrgUnit
@@ -149,6 +151,7 @@ def _priced(
     """The price step: today the price service's price for the channel and store;
     promotions will set `discount` per line here, and the lines keep it."""
     query = PriceQuery(at=utcnow(), channel=cmd.channel, store_id=store.id if store else None)
+    rates = tax_rates(uow, [s.id for s in skus])
     out = []
     for i, (sku, line) in enumerate(zip(skus, cmd.lines, strict=True)):
         price = pricing.resolve(uow, sku.id, query)
@@ -166,11 +169,71 @@ def _priced(
                 gross=gross,
                 discount=0,
                 net=gross,
-                tax_rate_bp=DEFAULT_TAX_RATE_BP,
-                tax=model.tax_included(gross, DEFAULT_TAX_RATE_BP),
+                tax_rate_bp=rates[sku.id],
+                tax=model.tax_included(gross, rates[sku.id]),
             )
         )
     return out
+
+
+# --- VAT (增值税) and invoices (发票) -----------------------------------------------------
+
+
+def tax_rates(uow: UnitOfWork, sku_ids: list[str]) -> dict[str, int]:
+    """Each SKU's VAT rate: its category's, inherited from the nearest ancestor that has
+    one, else the standard rate."""
+    rates = {r.category_id: r.rate_bp for r in uow.session.scalars(select(TaxRate))}
+    paths = uow.session.execute(
+        select(Sku.id, Category.path)
+        .join(Product, Product.id == Sku.product_id)
+        .join(Category, Category.id == Product.category_id)
+        .where(Sku.id.in_(sku_ids))
+    )
+    return {sku: model.rate_for(path, rates, DEFAULT_TAX_RATE_BP) for sku, path in paths}
+
+
+def set_tax_rate(uow: UnitOfWork, cmd: TaxRateIn) -> TaxRate:
+    category = uow.session.scalars(select(Category).where(Category.code == cmd.category)).first()
+    if category is None:
+        raise ValidationFailed("category", f"unknown category {cmd.category}")
+    rate = uow.session.scalars(select(TaxRate).where(TaxRate.category_id == category.id)).first()
+    if rate is None:
+        rate = TaxRate(category_id=category.id, rate_bp=cmd.rate_bp)
+        uow.session.add(rate)
+    rate.rate_bp = cmd.rate_bp
+    uow.session.flush()
+    return rate
+
+
+def list_tax_rates(uow: UnitOfWork) -> list[TaxRate]:
+    return list(uow.session.scalars(select(TaxRate).order_by(TaxRate.id)).all())
+
+
+def request_invoice(uow: UnitOfWork, order_id: str, cmd: InvoiceIn) -> InvoiceRequest:
+    """开票申请 for a paid order, once: the amount and the VAT it contains."""
+    order = locked(uow, order_id)
+    if order.status not in (model.OrderStatus.paid, model.OrderStatus.completed):
+        raise Conflict(f"order is {order.status}", field="status")
+    if invoice_of(uow, order.id) is not None:
+        raise Conflict("an invoice was already requested for this order", field="order")
+    invoice = InvoiceRequest(
+        order_id=order.id,
+        title=cmd.title,
+        tax_number=cmd.tax_number,
+        email=cmd.email,
+        amount=order.total,
+        tax=order.tax,
+        status="requested",
+    )
+    uow.session.add(invoice)
+    uow.session.flush()
+    uow.emit("invoice.requested", {"id": invoice.id, "order_id": order.id, "amount": order.total})
+    return invoice
+
+
+def invoice_of(uow: UnitOfWork, order_id: str) -> InvoiceRequest | None:
+    query = select(InvoiceRequest).where(InvoiceRequest.order_id == order_id)
+    return uow.session.scalars(query).first()
 
 
 def _source(

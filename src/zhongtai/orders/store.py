@@ -127,3 +127,30 @@ class ReturnLine(TenantScoped, Base):
     sku_id: Mapped[str] = mapped_column(String(26))
     qty: Mapped[int] = mapped_column(BigInteger)
     refund: Mapped[int] = mapped_column(BigInteger)
+
+
+class TaxRate(TenantScoped, Base):
+    """增值税率 of a category, inherited by its sub-categories."""
+
+    __tablename__ = "tax_rate"
+    __table_args__ = (UniqueConstraint("tenant_id", "category_id"),)
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    category_id: Mapped[str] = mapped_column(String(26))
+    rate_bp: Mapped[int] = mapped_column(Integer)
+
+
+class InvoiceRequest(TenantScoped, Base):
+    """开票申请: what the shopper asked to be invoiced for an order (issuing to the tax
+    authority is another system's job)."""
+
+    __tablename__ = "invoice_request"
+    __table_args__ = (UniqueConstraint("tenant_id", "order_id"),)
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    order_id: Mapped[str] = mapped_column(ForeignKey("sales_order.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    tax_number: Mapped[str | None] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(200))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    tax: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12), default="requested")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
