@@ -174,3 +174,39 @@ def test_parallel_orders_for_the_last_units_never_both_win(
         codes = list(pool.map(buy, range(8)))
     assert codes.count(201) == 3 and codes.count(409) == 5
     assert _avail(client, tenant, "ORD-H") == {"SH01": (3, 0)}
+
+
+def test_orders_are_found_by_store_and_date_and_tell_their_timeline(
+    client: TestClient, tenant: Tenant
+) -> None:
+    _priced(client, tenant, "ORD-T", 1_000, SH01=5, SH02=5)
+    here = _order(client, tenant, [("ORD-T", 1)], type="pickup", location="SH02").json()
+    there = _order(client, tenant, [("ORD-T", 1)], type="in_store", location="SH01").json()
+
+    def ids(**params: str) -> set[str]:
+        resp = client.get("/v1/orders", headers=tenant.admin, params=params)
+        assert resp.status_code == 200, resp.text
+        return {o["id"] for o in resp.json()}
+
+    assert here["id"] in ids(store="SH02") and there["id"] not in ids(store="SH02")
+    placed = here["created_at"]
+    assert here["id"] in ids(placed_from=placed) and here["id"] not in ids(placed_to=placed)
+    unknown = client.get("/v1/orders", headers=tenant.admin, params={"store": "NOPE"})
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "store"
+    paid = client.post(
+        f"/v1/orders/{there['id']}/payments", headers=tenant.admin, json={"provider": "cash"}
+    )
+    assert paid.status_code == 201, paid.text
+    steps = client.get(f"/v1/orders/{there['id']}/timeline", headers=tenant.admin).json()
+    assert [s["type"] for s in steps] == [
+        "order.created",
+        "payment.authorised",
+        "payment.captured",
+        "order.paid",
+        "fulfilment.created",
+        "fulfilment.collected",
+        "order.completed",
+    ]
+    assert [s["at"] for s in steps] == sorted(s["at"] for s in steps)
+    other = client.get(f"/v1/orders/{here['id']}/timeline", headers=tenant.admin).json()
+    assert [s["type"] for s in other] == ["order.created"]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 
 from zhongtai.orders import returns, service
-from zhongtai.orders.model import FulfilmentStatus, OrderStatus, ReturnStatus
+from zhongtai.orders.model import FulfilmentStatus, ReturnStatus
 from zhongtai.orders.schemas import (
     AdvanceIn,
     AllocationOut,
@@ -20,6 +20,7 @@ from zhongtai.orders.schemas import (
     OrderIn,
     OrderLineOut,
     OrderOut,
+    OrderQuery,
     PaymentIn,
     PaymentOut,
     ReceiveReturnIn,
@@ -28,6 +29,7 @@ from zhongtai.orders.schemas import (
     ReturnOut,
     TaxRateIn,
     TaxRateOut,
+    TimelineEntryOut,
 )
 from zhongtai.orders.store import FulfilmentOrder, ReturnRequest, SalesOrder
 from zhongtai.org.schemas import Id
@@ -61,25 +63,20 @@ def place_order(body: OrderIn, ctx: Ctx = Depends(writer("order:write"))) -> JSO
 
 @router.get("/orders", response_model=list[OrderOut])
 def search_orders(
-    number: Annotated[str | None, Query(max_length=40)] = None,
-    member: Annotated[str | None, Query(max_length=64)] = None,
-    channel: Annotated[str | None, Query(max_length=40)] = None,
-    status: OrderStatus | None = None,
-    after: Annotated[Id | None, Query(description="Cursor: the last id of the page before")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    ctx: Ctx = Depends(reader("order:read")),
+    q: Annotated[OrderQuery, Query()], ctx: Ctx = Depends(reader("order:read"))
 ) -> list[OrderOut]:
+    """Orders by number, member, channel, status, store and when placed; cursor paging."""
     with ctx.read() as uow:
-        found = service.search(
-            uow,
-            number=number,
-            member=member,
-            channel=channel,
-            status=status,
-            after=after,
-            limit=limit,
-        )
-        return [_out(uow, o) for o in found]
+        return [_out(uow, o) for o in service.search(uow, q)]
+
+
+@router.get("/orders/{order_id}/timeline", response_model=list[TimelineEntryOut])
+def order_timeline(
+    order_id: IdPath, ctx: Ctx = Depends(reader("order:read"))
+) -> list[TimelineEntryOut]:
+    """订单轨迹: the order's events, its payments', parcels' and returns' too, in order."""
+    with ctx.read() as uow:
+        return [TimelineEntryOut.model_validate(e) for e in service.timeline(uow, order_id)]
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)

@@ -81,7 +81,11 @@ def request(uow: UnitOfWork, order_id: str, cmd: ReturnIn) -> ReturnRequest:
         )
         for line, qty, refund in rows
     )
-    uow.emit("return.requested", {"id": r.id, "order_id": order.id, "refund": r.refund})
+    uow.emit(
+        "return.requested",
+        {"id": r.id, "order_id": order.id, "refund": r.refund},
+        subject=order.id,
+    )
     return r
 
 
@@ -120,7 +124,11 @@ def _move(
     if r.status != frm:
         raise Conflict(f"return is {r.status}", field="status")
     r.status = to.value
-    uow.emit(f"return.{to.value}", {"id": r.id, "order_id": r.order_id, "refund": r.refund})
+    uow.emit(
+        f"return.{to.value}",
+        {"id": r.id, "order_id": r.order_id, "refund": r.refund},
+        subject=r.order_id,
+    )
     return r
 
 

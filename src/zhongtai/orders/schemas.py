@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from zhongtai.catalog.schemas import LongCode
 from zhongtai.inventory.schemas import LocationRef, Qty
-from zhongtai.orders.model import Disposition, FulfilmentStatus, FulfilmentType
+from zhongtai.orders.model import Disposition, FulfilmentStatus, FulfilmentType, OrderStatus
+from zhongtai.org.schemas import Id
 
 
 class OrderLineIn(BaseModel):
@@ -32,6 +33,29 @@ class OrderIn(BaseModel):
     lines: list[OrderLineIn] = Field(min_length=1, max_length=200)
     fulfilment: FulfilmentIn
     hold_minutes: int = Field(30, ge=1, le=7 * 24 * 60, description="Stock held until paid")
+
+
+class OrderQuery(BaseModel):
+    """Filters of the order list; all optional, combined with AND."""
+
+    number: Annotated[str, StringConstraints(max_length=40)] | None = None
+    member: Annotated[str, StringConstraints(max_length=64)] | None = None
+    channel: Annotated[str, StringConstraints(max_length=40)] | None = None
+    status: OrderStatus | None = None
+    store: LocationRef | None = Field(
+        None, description="Sold or collected there, or taking stock from there"
+    )
+    placed_from: datetime | None = Field(None, description="Placed at or after")
+    placed_to: datetime | None = Field(None, description="Placed before")
+    after: Id | None = Field(None, description="Cursor: the last id of the page before")
+    limit: int = Field(50, ge=1, le=200)
+
+
+class TimelineEntryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    at: datetime = Field(validation_alias="occurred_at")
+    type: str
+    payload: dict[str, Any]
 
 
 class CancelIn(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from zhongtai.catalog import service as catalog
 from zhongtai.catalog.store import Category, Product, Sku
@@ -14,7 +14,14 @@ from zhongtai.inventory import service as inventory
 from zhongtai.inventory.schemas import LocationOut
 from zhongtai.inventory.store import Reservation
 from zhongtai.orders import model, sourcing
-from zhongtai.orders.schemas import FulfilmentIn, InvoiceIn, OrderIn, PaymentIn, TaxRateIn
+from zhongtai.orders.schemas import (
+    FulfilmentIn,
+    InvoiceIn,
+    OrderIn,
+    OrderQuery,
+    PaymentIn,
+    TaxRateIn,
+)
 from zhongtai.orders.store import (
     FulfilmentLine,
     FulfilmentOrder,
@@ -32,6 +39,7 @@ from zhongtai.payments.store import Payment
 from zhongtai.platform.db import Database
 from zhongtai.platform.errors import Conflict, NotFound, ValidationFailed
 from zhongtai.platform.ids import utcnow
+from zhongtai.platform.outbox import OutboxEvent
 from zhongtai.platform.tenancy import scope_session
 from zhongtai.platform.uow import UnitOfWork
 from zhongtai.pricing import service as pricing
@@ -123,6 +131,7 @@ def place(uow: UnitOfWork, cmd: OrderIn) -> SalesOrder:
             "lines": [{"sku_id": x.sku_id, "qty": x.qty, "net": x.net} for x in lines],
             "locations": sorted(plan.shipments),
         },
+        subject=order.id,
     )
     return order
 
@@ -227,7 +236,11 @@ def request_invoice(uow: UnitOfWork, order_id: str, cmd: InvoiceIn) -> InvoiceRe
     )
     uow.session.add(invoice)
     uow.session.flush()
-    uow.emit("invoice.requested", {"id": invoice.id, "order_id": order.id, "amount": order.total})
+    uow.emit(
+        "invoice.requested",
+        {"id": invoice.id, "order_id": order.id, "amount": order.total},
+        subject=order.id,
+    )
     return invoice
 
 
@@ -316,28 +329,37 @@ def allocations_of(uow: UnitOfWork, order_id: str) -> list[tuple[OrderAllocation
     return [(a, s, loc) for a, s, loc in uow.session.execute(query)]
 
 
-def search(
-    uow: UnitOfWork,
-    *,
-    number: str | None,
-    member: str | None,
-    channel: str | None,
-    status: str | None,
-    after: str | None,
-    limit: int,
-) -> list[SalesOrder]:
-    """Orders newest id last, after the cursor `after` (an order id)."""
-    query = select(SalesOrder).order_by(SalesOrder.id).limit(limit)
+def search(uow: UnitOfWork, q: OrderQuery) -> list[SalesOrder]:
+    """Orders oldest id first, after the cursor `q.after` (an order id)."""
+    query = select(SalesOrder).order_by(SalesOrder.id).limit(q.limit)
     for column, value in (
-        (SalesOrder.number, number),
-        (SalesOrder.member, member),
-        (SalesOrder.channel, channel),
-        (SalesOrder.status, status),
+        (SalesOrder.number, q.number),
+        (SalesOrder.member, q.member),
+        (SalesOrder.channel, q.channel),
+        (SalesOrder.status, q.status),
     ):
         if value:
             query = query.where(column == value)
-    if after:
-        query = query.where(SalesOrder.id > after)
+    if q.store:
+        _unit, loc = inventory.resolve_location(uow, q.store, "store")
+        from_there = select(OrderAllocation.id).where(
+            OrderAllocation.order_id == SalesOrder.id, OrderAllocation.location_id == loc.id
+        )
+        query = query.where(or_(SalesOrder.store_id == loc.id, from_there.exists()))
+    if q.placed_from:
+        query = query.where(SalesOrder.created_at >= q.placed_from)
+    if q.placed_to:
+        query = query.where(SalesOrder.created_at < q.placed_to)
+    if q.after:
+        query = query.where(SalesOrder.id > q.after)
+    return list(uow.session.scalars(query).all())
+
+
+def timeline(uow: UnitOfWork, order_id: str) -> list[OutboxEvent]:
+    """订单轨迹: every event of the order, its payments, parcels, returns and invoice,
+    in the order they happened."""
+    order = get(uow, order_id)
+    query = select(OutboxEvent).where(OutboxEvent.subject == order.id).order_by(OutboxEvent.id)
     return list(uow.session.scalars(query).all())
 
 
@@ -382,7 +404,11 @@ def _settle(uow: UnitOfWork, order: SalesOrder) -> None:
         order.status = model.OrderStatus.paid.value
         if order.reservation_id:
             inventory.confirm(uow, order.reservation_id)
-        uow.emit("order.paid", {"id": order.id, "number": order.number, "paid": order.paid})
+        uow.emit(
+            "order.paid",
+            {"id": order.id, "number": order.number, "paid": order.paid},
+            subject=order.id,
+        )
         _split(uow, order)
 
 
@@ -409,7 +435,9 @@ def _split(uow: UnitOfWork, order: SalesOrder) -> None:
             FulfilmentLine(fulfilment_id=f.id, sku_id=a.sku_id, qty=a.qty) for a in allocations
         )
         uow.emit(
-            "fulfilment.created", {"id": f.id, "order_id": order.id, "location_id": location_id}
+            "fulfilment.created",
+            {"id": f.id, "order_id": order.id, "location_id": location_id},
+            subject=order.id,
         )
         if kind is model.FulfilmentType.in_store:
             _step(uow, order, f, model.FulfilmentStatus.collected)
@@ -472,10 +500,11 @@ def _step(
     uow.emit(
         f"fulfilment.{to.value}",
         {"id": f.id, "order_id": order.id, "location_id": f.location_id},
+        subject=order.id,
     )
     if all(x.status in model.DONE for x in fulfilments_of(uow, order.id)):
         order.status = model.OrderStatus.completed.value
-        uow.emit("order.completed", {"id": order.id, "number": order.number})
+        uow.emit("order.completed", {"id": order.id, "number": order.number}, subject=order.id)
 
 
 def payment_of(uow: UnitOfWork, order_id: str, payment_id: str) -> Payment:
@@ -528,7 +557,11 @@ def _close(uow: UnitOfWork, order: SalesOrder, reason: str) -> None:
             inventory.release(uow, hold.id)
     order.status = model.OrderStatus.cancelled.value
     order.cancelled_at, order.cancel_reason = utcnow(), reason
-    uow.emit("order.cancelled", {"id": order.id, "number": order.number, "reason": reason})
+    uow.emit(
+        "order.cancelled",
+        {"id": order.id, "number": order.number, "reason": reason},
+        subject=order.id,
+    )
 
 
 def cancel_unpaid(db: Database, limit: int = 200) -> int:

@@ -38,6 +38,7 @@ def _event(uow: UnitOfWork, payment: Payment, what: str, **extra: Any) -> None:
             "refunded": payment.refunded,
             **extra,
         },
+        subject=payment.order_id,
     )
 
 

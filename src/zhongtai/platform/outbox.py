@@ -19,9 +19,15 @@ from zhongtai.platform.tenancy import TenantScoped, scope_session
 
 class OutboxEvent(TenantScoped, Base):
     __tablename__ = "outbox_event"
-    __table_args__ = (Index("ix_outbox_event_feed", "tenant_id", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_event_feed", "tenant_id", "id"),
+        Index("ix_outbox_event_subject", "tenant_id", "subject", "id"),
+    )
     id: Mapped[str] = id_column(primary_key=True, default=new_id)
     type: Mapped[str] = mapped_column(String(100), index=True)
+    # The business document the event belongs to (an order's id for its payments,
+    # parcels and returns too), so its timeline is one indexed read.
+    subject: Mapped[str | None] = mapped_column(String(26))
     version: Mapped[int] = mapped_column(Integer, default=1)
     payload: Mapped[dict[str, Any]] = mapped_column()
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -63,9 +69,15 @@ class Event:
         return cls(row.id, row.tenant_id, row.type, row.version, row.payload, row.occurred_at)
 
 
-def record(session: Session, type_: str, payload: dict[str, Any], version: int = 1) -> None:
+def record(
+    session: Session,
+    type_: str,
+    payload: dict[str, Any],
+    version: int = 1,
+    subject: str | None = None,
+) -> None:
     """Write an event in the caller's transaction: it exists if and only if the change does."""
-    session.add(OutboxEvent(type=type_, version=version, payload=payload))
+    session.add(OutboxEvent(type=type_, version=version, payload=payload, subject=subject))
 
 
 Handler = Callable[[Database, Event], None]

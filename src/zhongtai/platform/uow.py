@@ -78,9 +78,12 @@ class UnitOfWork:
         id_column: Any = cls.id  # type: ignore[attr-defined]
         return self.one(select(cls).where(id_column == id_), f"{what} {id_}")
 
-    def emit(self, type_: str, payload: dict[str, Any], version: int = 1) -> None:
-        """Record a business event in this transaction (see platform.outbox)."""
-        outbox.record(self.session, type_, payload, version)
+    def emit(
+        self, type_: str, payload: dict[str, Any], version: int = 1, subject: str | None = None
+    ) -> None:
+        """Record a business event in this transaction (see platform.outbox); `subject`
+        names the document whose timeline it belongs to."""
+        outbox.record(self.session, type_, payload, version, subject)
 
     def commit(self) -> None:
         self.session.commit()
