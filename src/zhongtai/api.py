@@ -41,6 +41,7 @@ RELAY_JOBS = [
     catalog_service.announce_due_listings,
     inventory_service.expire_due,
     orders_service.cancel_unpaid,
+    orders_service.retry_backorders,
 ]
 
 

@@ -26,7 +26,7 @@ from zhongtai.inventory.schemas import (
     SlotIn,
     TransferIn,
 )
-from zhongtai.orders import returns
+from zhongtai.orders import carts, returns
 from zhongtai.orders import service as orders
 from zhongtai.orders.model import FulfilmentType
 from zhongtai.orders.schemas import (
@@ -162,6 +162,9 @@ def _opening_stock(uow: UnitOfWork, rows: list[dict[str, str]]) -> None:
     returns.request(
         uow, till.id, ReturnIn(reason="damaged", lines=[ReturnLineIn(line_no=1, qty=1)])
     )
+    # The same member's cart, filled on the phone, open on the tablet too.
+    carts.set_line(uow, "13800000000", codes[2], 1)
+    carts.set_line(uow, "13800000000", codes[3], 2)
     # A shopper's cart holding two units at the Xuhui store for a week.
     hold = ReserveIn(
         owner="cart-demo-1",

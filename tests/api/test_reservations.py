@@ -25,6 +25,10 @@ def _stocked(client: TestClient, t: Tenant, code: str, **at: int) -> None:
         json={"code": code, "name": code, "category": "inv", "skus": [{"code": code}]},
     )
     assert resp.status_code == 201, resp.text
+    _receive(client, t, code, **at)
+
+
+def _receive(client: TestClient, t: Tenant, code: str, **at: int) -> None:
     for location, qty in at.items():
         r = client.post(
             "/v1/stock/receipts",

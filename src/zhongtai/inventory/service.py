@@ -1201,17 +1201,9 @@ def fulfil(
 ) -> list[StockMovement]:
     """出库 against a confirmed hold: the held units at `location_id` leave stock (first
     expiry first out, ledger kind `sale`) and stop being held, in one step."""
-    r = uow.get(Reservation, reservation_id, "reservation")
-    if r.status != model.ReservationStatus.confirmed:
-        raise Conflict(f"reservation is {r.status}", field="status")
-    held = {x.sku_id: x for x in lines_of(uow, r.id) if x.location_id == location_id}
+    r, _lines = _unhold(uow, reservation_id, location_id, units)
     moves: list[StockMovement] = []
     for sku_id, qty in sorted(units.items()):
-        line = held.get(sku_id)
-        if line is None or line.qty < qty:
-            raise Conflict(f"only {line.qty if line else 0} of {sku_id} held here", field="units")
-        locked_level(uow, sku_id, location_id).reserved -= qty
-        line.qty -= qty
         taken = _take(
             uow,
             sku=catalog.get_sku(uow, sku_id),
@@ -1229,6 +1221,42 @@ def fulfil(
         r.status, r.closed_at = model.ReservationStatus.fulfilled.value, utcnow()
     uow.emit("stock.fulfilled", {"reservation_id": r.id, "location_id": location_id})
     return moves
+
+
+def release_part(
+    uow: UnitOfWork, reservation_id: str, location_id: str, units: dict[str, int]
+) -> Reservation:
+    """Some held units at `location_id` will not be taken (not found on the shelf when
+    picking): they stop being held; the rest of the hold stands."""
+    r, lines = _unhold(uow, reservation_id, location_id, units)
+    for sku_id, qty in units.items():
+        if quota := lines[sku_id].allocation_id:  # a fenced quota gets its units back
+            draw_quota(uow.session, quota, -qty)
+    if all(x.qty == 0 for x in lines_of(uow, r.id)):
+        r.status, r.closed_at = model.ReservationStatus.released.value, utcnow()
+    uow.emit(
+        "stock.released",
+        {"reservation_id": r.id, "owner": r.owner, "location_id": location_id, "units": units},
+    )
+    return r
+
+
+def _unhold(
+    uow: UnitOfWork, reservation_id: str, location_id: str, units: dict[str, int]
+) -> tuple[Reservation, dict[str, ReservationLine]]:
+    """Take `units` out of a confirmed hold's lines at a location and out of the levels'
+    reserved counts; the lines touched, by SKU."""
+    r = uow.get(Reservation, reservation_id, "reservation")
+    if r.status != model.ReservationStatus.confirmed:
+        raise Conflict(f"reservation is {r.status}", field="status")
+    held = {x.sku_id: x for x in lines_of(uow, r.id) if x.location_id == location_id}
+    for sku_id, qty in sorted(units.items()):
+        line = held.get(sku_id)
+        if line is None or line.qty < qty:
+            raise Conflict(f"only {line.qty if line else 0} of {sku_id} held here", field="units")
+        locked_level(uow, sku_id, location_id).reserved -= qty
+        line.qty -= qty
+    return r, held
 
 
 def expire_due(db: Database, limit: int = 500) -> int:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 
-from zhongtai.orders import returns, service
+from zhongtai.orders import carts, returns, service, slots
 from zhongtai.orders.model import FulfilmentStatus, ReturnStatus
 from zhongtai.orders.schemas import (
     AdvanceIn,
     AllocationOut,
+    BackorderOut,
     CancelIn,
+    CartLineIn,
+    CartMergeIn,
+    CartOut,
+    CheckoutIn,
     FulfilmentLineOut,
     FulfilmentOut,
     InvoiceIn,
@@ -27,6 +33,10 @@ from zhongtai.orders.schemas import (
     ReturnIn,
     ReturnLineOut,
     ReturnOut,
+    ShortIn,
+    SlotCapacityIn,
+    SlotCapacityOut,
+    SlotOut,
     TaxRateIn,
     TaxRateOut,
     TimelineEntryOut,
@@ -40,6 +50,16 @@ from zhongtai.platform.uow import UnitOfWork
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 IdPath = Annotated[Id, Path()]
+Owner = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[\w.:@+-]+$",
+        description="The member id, or `guest:<device>` before sign-in",
+    ),
+]
+SkuPath = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 def _out(uow: UnitOfWork, order: SalesOrder) -> OrderOut:
@@ -49,6 +69,7 @@ def _out(uow: UnitOfWork, order: SalesOrder) -> OrderOut:
         AllocationOut(sku=sku, location=loc, qty=a.qty, reason=a.reason)
         for a, sku, loc in service.allocations_of(uow, order.id)
     ]
+    out.backorders = [BackorderOut(sku=sku, qty=n) for sku, n in service.owed(uow, order.id)]
     return out
 
 
@@ -177,6 +198,27 @@ def advance_fulfilment(
     )
 
 
+@router.post("/fulfilments/{fulfilment_id}/short", response_model=FulfilmentOut)
+def report_short(
+    fulfilment_id: IdPath, body: ShortIn, ctx: Ctx = Depends(writer("order:write"))
+) -> JSONResponse:
+    """拣货缺货: units not found when picking. They are owed as a back-order and sourced
+    from elsewhere at once where stock allows (new fulfilment orders)."""
+    return ctx.mutate(lambda uow: _fulfilment(uow, service.report_short(uow, fulfilment_id, body)))
+
+
+@router.post("/orders/{order_id}/backorders/source", response_model=OrderOut)
+def source_backorders(order_id: IdPath, ctx: Ctx = Depends(writer("order:write"))) -> JSONResponse:
+    """Try now to source what the paid order still owes (the relay also retries)."""
+    return ctx.mutate(lambda uow: _out(uow, service.source_backorders(uow, order_id)))
+
+
+@router.post("/orders/{order_id}/backorders/cancel", response_model=OrderOut)
+def cancel_backorders(order_id: IdPath, ctx: Ctx = Depends(writer("order:write"))) -> JSONResponse:
+    """The shopper will not wait: what is still owed is cancelled and its net refunded."""
+    return ctx.mutate(lambda uow: _out(uow, returns.cancel_backorders(uow, order_id)))
+
+
 def _return(uow: UnitOfWork, r: ReturnRequest) -> ReturnOut:
     out = ReturnOut.model_validate(r)
     out.lines = [ReturnLineOut.model_validate(x) for x in returns.lines(uow, r.id)]
@@ -274,3 +316,76 @@ def get_invoice(order_id: IdPath, ctx: Ctx = Depends(reader("order:read"))) -> I
         if found is None:
             raise NotFound(f"no invoice requested for order {order_id}")
         return InvoiceOut.model_validate(found)
+
+
+# --- carts (购物车) ----------------------------------------------------------------------
+
+
+@router.get("/carts/{member}", response_model=CartOut)
+def get_cart(
+    member: Owner,
+    channel: Annotated[str, Query(min_length=1, max_length=40)] = "mall",
+    store: Annotated[str | None, Query(max_length=64)] = None,
+    ctx: Ctx = Depends(reader("order:read")),
+) -> CartOut:
+    """The member's cart, the same on every device, priced for the channel (and store)."""
+    with ctx.read() as uow:
+        return carts.view(uow, member, channel, store)
+
+
+@router.put("/carts/{member}/lines/{sku}", response_model=CartOut)
+def set_cart_line(
+    member: Owner, sku: SkuPath, body: CartLineIn, ctx: Ctx = Depends(writer("order:write"))
+) -> JSONResponse:
+    """Put `qty` of a SKU in the cart (0 takes it out); the cart is made on first use."""
+
+    def work(uow: UnitOfWork) -> CartOut:
+        carts.set_line(uow, member, sku, body.qty)
+        return carts.view(uow, member, "mall", None)
+
+    return ctx.mutate(work)
+
+
+@router.post("/carts/{member}/merge", response_model=CartOut)
+def merge_cart(
+    member: Owner, body: CartMergeIn, ctx: Ctx = Depends(writer("order:write"))
+) -> JSONResponse:
+    """On sign-in: the guest cart `source` joins this member's cart."""
+
+    def work(uow: UnitOfWork) -> CartOut:
+        carts.merge(uow, member, body.source)
+        return carts.view(uow, member, "mall", None)
+
+    return ctx.mutate(work)
+
+
+@router.post("/carts/{member}/checkout", status_code=201, response_model=OrderOut)
+def checkout_cart(
+    member: Owner, body: CheckoutIn, ctx: Ctx = Depends(writer("order:write"))
+) -> JSONResponse:
+    """结算: the cart becomes an order (as `POST /v1/orders`) and is emptied, together."""
+    return ctx.mutate(lambda uow: _out(uow, carts.checkout(uow, member, body)), status_code=201)
+
+
+# --- delivery slots (配送时段) -----------------------------------------------------------
+
+
+@router.get("/delivery-slots", response_model=list[SlotOut])
+def delivery_slots(
+    lat: Annotated[float, Query(ge=-90, le=90)],
+    lng: Annotated[float, Query(ge=-180, le=180)],
+    day: Annotated[date | None, Query(description="Local date; default today")] = None,
+    ctx: Ctx = Depends(reader("order:read")),
+) -> list[SlotOut]:
+    """Same-hour delivery slots for the point that still have room; pass a slot's `start`
+    as `fulfilment.slot` of an o2o order."""
+    with ctx.read() as uow:
+        return slots.offered(uow, lat, lng, day)
+
+
+@router.put("/delivery-slots/capacity", response_model=SlotCapacityOut)
+def set_slot_capacity(
+    body: SlotCapacityIn, ctx: Ctx = Depends(writer("order:write"))
+) -> JSONResponse:
+    """Orders a location can deliver per slot (default 20)."""
+    return ctx.mutate(lambda uow: SlotCapacityOut.model_validate(slots.set_capacity(uow, body)))

@@ -3,7 +3,10 @@ arithmetic that keeps every cent accounted for."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 
 class OrderStatus(StrEnum):
@@ -115,6 +118,7 @@ def leaves_stock(to: FulfilmentStatus) -> bool:
 
 
 DONE = (FulfilmentStatus.delivered, FulfilmentStatus.collected)
+BEFORE_HANDOVER = (FulfilmentStatus.created, FulfilmentStatus.picked, FulfilmentStatus.packed)
 LEFT = (FulfilmentStatus.shipped, *DONE)  # no longer cancellable: returned instead
 
 
@@ -150,4 +154,43 @@ def spread_refund(amount: int, refundable: list[int]) -> list[int]:
         amount -= take
     if amount:
         raise ValueError("refund exceeds what was paid")
+    return out
+
+
+# --- delivery slots (配送时段) -----------------------------------------------------------
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def opening_window(hours: Mapping[str, str], day: date) -> tuple[time, time] | None:
+    """A location's hours on `day` from {"mon": "08:00-22:00", ...} or {"daily": ...};
+    no hours at all means always open; a day not named (or "closed") means closed."""
+    if not hours:
+        return time(0), time(0)  # 24 hours: 00:00 to the next 00:00
+    text = hours.get(DAYS[day.weekday()]) or hours.get("daily")
+    if not text or text.strip().lower() == "closed":
+        return None
+    try:
+        opens, closes = (time.fromisoformat(x.strip()) for x in text.split("-"))
+    except ValueError:
+        return None  # unreadable hours offer no slots rather than guessed ones
+    return opens, closes
+
+
+def slot_starts(
+    hours: Mapping[str, str], day: date, zone: ZoneInfo, minutes: int
+) -> list[datetime]:
+    """The start (UTC) of every whole slot of `minutes` inside the hours of `day`, local
+    time in `zone`; a closing time at or before the opening time runs past midnight."""
+    window = opening_window(hours, day)
+    if window is None:
+        return []
+    opens = datetime.combine(day, window[0], zone)
+    closes = datetime.combine(day, window[1], zone)
+    if closes <= opens:
+        closes += timedelta(days=1)
+    step, out, at = timedelta(minutes=minutes), [], opens
+    while at + step <= closes:
+        out.append(at.astimezone(UTC))
+        at += step
     return out

@@ -12,13 +12,22 @@ from sqlalchemy import select
 from zhongtai.inventory import service as inventory
 from zhongtai.orders import model
 from zhongtai.orders.schemas import ReceiveReturnIn, ReturnIn
-from zhongtai.orders.service import fulfilment_lines, fulfilments_of, lines_of, locked
+from zhongtai.orders.service import (
+    complete_if_done,
+    fulfilment_lines,
+    fulfilments_of,
+    lines_of,
+    locked,
+    open_backorders,
+)
 from zhongtai.orders.store import ReturnLine, ReturnRequest, SalesOrder, SalesOrderLine
 from zhongtai.org import service as org
 from zhongtai.payments import service as payments
 from zhongtai.payments.model import PaymentStatus
 from zhongtai.platform.errors import Conflict, ValidationFailed
 from zhongtai.platform.uow import UnitOfWork
+
+BACKORDER_CANCELLED = "backorder_cancelled"  # the reason of a refund for units never sent
 
 
 def _left(uow: UnitOfWork, order: SalesOrder) -> Counter[str]:
@@ -31,20 +40,23 @@ def _left(uow: UnitOfWork, order: SalesOrder) -> Counter[str]:
     return out
 
 
-def _returned(uow: UnitOfWork, order_id: str) -> Counter[str]:
-    """Units per order line already asked back (rejected requests do not count)."""
+def _returned(uow: UnitOfWork, order_id: str) -> tuple[Counter[str], Counter[str]]:
+    """Units per order line already refunded or asked back (rejected requests do not
+    count), and of those the ones never sent because their back-order was cancelled."""
     rows = uow.session.execute(
-        select(ReturnLine.order_line_id, ReturnLine.qty)
+        select(ReturnLine.order_line_id, ReturnLine.qty, ReturnRequest.reason)
         .join(ReturnRequest, ReturnRequest.id == ReturnLine.return_id)
         .where(
             ReturnRequest.order_id == order_id,
             ReturnRequest.status != model.ReturnStatus.rejected.value,
         )
     )
-    out = Counter[str]()
-    for line_id, qty in rows:
-        out[line_id] += qty
-    return out
+    returned, never_sent = Counter[str](), Counter[str]()
+    for line_id, qty, reason in rows:
+        returned[line_id] += qty
+        if reason == BACKORDER_CANCELLED:
+            never_sent[line_id] += qty
+    return returned, never_sent
 
 
 def request(uow: UnitOfWork, order_id: str, cmd: ReturnIn) -> ReturnRequest:
@@ -53,14 +65,19 @@ def request(uow: UnitOfWork, order_id: str, cmd: ReturnIn) -> ReturnRequest:
     org.require_entry(uow, "return_reason", cmd.reason, "reason")
     order = locked(uow, order_id)
     lines = {x.line_no: x for x in lines_of(uow, order.id)}
-    left, returned = _left(uow, order), _returned(uow, order.id)
+    left, (returned, never_sent) = _left(uow, order), _returned(uow, order.id)
     rows: list[tuple[SalesOrderLine, int, int]] = []
     for i, asked in enumerate(cmd.lines):
         line = lines.get(asked.line_no)
         if line is None:
             raise ValidationFailed(f"lines[{i}].line_no", f"order has no line {asked.line_no}")
         try:
-            model.returnable(line.qty, left[line.sku_id], returned[line.id], asked.qty)
+            model.returnable(
+                line.qty - never_sent[line.id],
+                left[line.sku_id],
+                returned[line.id] - never_sent[line.id],
+                asked.qty,
+            )
         except ValueError as exc:
             raise ValidationFailed(f"lines[{i}].qty", str(exc)) from exc
         refund = model.refund_for(line.net, line.qty, returned[line.id], asked.qty)
@@ -156,6 +173,12 @@ def refund(uow: UnitOfWork, return_id: str) -> ReturnRequest:
     """Pay the return's refund back to the order's tenders, in the order they were
     taken; once only."""
     r = _move(uow, return_id, model.ReturnStatus.received, model.ReturnStatus.refunded)
+    _pay_back(uow, r)
+    return r
+
+
+def _pay_back(uow: UnitOfWork, r: ReturnRequest) -> None:
+    """The refund back to the order's tenders, in the order they were taken."""
     taken = [
         p
         for p in payments.of_order(uow, r.order_id)
@@ -171,4 +194,47 @@ def refund(uow: UnitOfWork, return_id: str) -> ReturnRequest:
     order = uow.session.get(SalesOrder, r.order_id)
     if order is not None:
         order.paid -= r.refund
-    return r
+
+
+def cancel_backorders(uow: UnitOfWork, order_id: str) -> SalesOrder:
+    """取消缺货: the shopper will not wait. What a paid order still owes is cancelled and
+    its net refunded to the tenders, recorded as a reverse order of its own (so every
+    refund of the order is in one place and all refunds together never exceed what was
+    paid)."""
+    order = locked(uow, order_id)
+    if order.status != model.OrderStatus.paid:
+        raise Conflict(f"order is {order.status}", field="status")
+    owed = Counter[str]()
+    for b in open_backorders(uow, order.id):
+        owed[b.sku_id] += b.qty
+        b.qty = 0
+    if not owed:
+        raise Conflict("the order owes nothing", field="backorders")
+    returned, _never_sent = _returned(uow, order.id)
+    rows = []
+    for line in lines_of(uow, order.id):
+        n = min(owed[line.sku_id], line.qty - returned[line.id])
+        if n > 0:
+            rows.append((line, n, model.refund_for(line.net, line.qty, returned[line.id], n)))
+            owed[line.sku_id] -= n
+    r = ReturnRequest(
+        number=org.next_code(uow, "return"),
+        order_id=order.id,
+        status=model.ReturnStatus.refunded.value,
+        reason=BACKORDER_CANCELLED,
+        refund=sum(refund for _l, _n, refund in rows),
+    )
+    uow.session.add(r)
+    uow.session.flush()
+    uow.session.add_all(
+        ReturnLine(return_id=r.id, order_line_id=line.id, sku_id=line.sku_id, qty=n, refund=x)
+        for line, n, x in rows
+    )
+    _pay_back(uow, r)
+    uow.emit(
+        "order.backorder_cancelled",
+        {"id": order.id, "return_id": r.id, "refund": r.refund},
+        subject=order.id,
+    )
+    complete_if_done(uow, order)
+    return order

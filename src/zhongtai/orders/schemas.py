@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from zhongtai.catalog.schemas import LongCode
 from zhongtai.inventory.schemas import LocationRef, Qty
@@ -25,6 +25,9 @@ class FulfilmentIn(BaseModel):
     )
     lat: float | None = Field(None, ge=-90, le=90, description="Where to deliver")
     lng: float | None = Field(None, ge=-180, le=180)
+    slot: AwareDatetime | None = Field(
+        None, description="Same-hour delivery: start of a slot from GET /v1/delivery-slots"
+    )
 
 
 class OrderIn(BaseModel):
@@ -33,6 +36,9 @@ class OrderIn(BaseModel):
     lines: list[OrderLineIn] = Field(min_length=1, max_length=200)
     fulfilment: FulfilmentIn
     hold_minutes: int = Field(30, ge=1, le=7 * 24 * 60, description="Stock held until paid")
+    backorder: bool = Field(
+        False, description="Sell units short now as back-orders, sent when stock arrives"
+    )
 
 
 class OrderQuery(BaseModel):
@@ -76,6 +82,11 @@ class OrderLineOut(BaseModel):
     tax: int
 
 
+class BackorderOut(BaseModel):
+    sku: str
+    qty: int
+
+
 class AllocationOut(BaseModel):
     sku: str
     location: str
@@ -99,12 +110,17 @@ class OrderOut(BaseModel):
     total: int
     paid: int
     pickup_code: str | None
+    slot_start: datetime | None
+    slot_end: datetime | None
     sourcing: str
     reservation_id: str | None
     created_at: datetime
     cancelled_at: datetime | None
     lines: list[OrderLineOut] = Field(default_factory=list)
     allocations: list[AllocationOut] = Field(default_factory=list)
+    backorders: list[BackorderOut] = Field(
+        default_factory=list, description="Units owed without stock held for them yet"
+    )
 
 
 class PaymentIn(BaseModel):
@@ -230,3 +246,70 @@ class InvoiceOut(BaseModel):
     tax: int
     status: str
     created_at: datetime
+
+
+class CartLineIn(BaseModel):
+    qty: int = Field(ge=0, le=10**9, description="0 takes the line out")
+
+
+class CartMergeIn(BaseModel):
+    source: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="The guest cart signed in with: its lines join this cart and it is gone"
+    )
+
+
+class CheckoutIn(BaseModel):
+    """The cart's lines become an order (the same workflow as `POST /v1/orders`)."""
+
+    channel: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    fulfilment: FulfilmentIn
+    hold_minutes: int = Field(30, ge=1, le=7 * 24 * 60)
+    backorder: bool = False
+
+
+class CartLineOut(BaseModel):
+    sku: str
+    name: str
+    qty: int
+    unit_price: int | None = Field(description="None when the SKU has no price here")
+    gross: int
+    sellable: bool = Field(description="Listed and active on the channel (and store) now")
+
+
+class CartOut(BaseModel):
+    id: str
+    owner: str
+    version: int
+    updated_at: datetime
+    channel: str
+    lines: list[CartLineOut]
+    total: int = Field(description="Of the sellable, priced lines")
+
+
+class SlotOut(BaseModel):
+    start: datetime
+    end: datetime
+    remaining: int = Field(description="Orders the serving locations can still take")
+    locations: list[str] = Field(description="Codes of the locations with room")
+
+
+class SlotCapacityIn(BaseModel):
+    location: LocationRef
+    per_slot: int = Field(ge=0, le=10_000, description="Orders per hour-long slot")
+
+
+class SlotCapacityOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    location_id: str
+    per_slot: int
+
+
+class ShortLineIn(BaseModel):
+    sku: LongCode
+    qty: Qty
+
+
+class ShortIn(BaseModel):
+    """拣货缺货: units not found when picking."""
+
+    lines: list[ShortLineIn] = Field(min_length=1, max_length=200)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
+from datetime import timedelta
 
 from sqlalchemy import func, or_, select
 
@@ -13,16 +14,18 @@ from zhongtai.inventory import model as stock_model
 from zhongtai.inventory import service as inventory
 from zhongtai.inventory.schemas import LocationOut
 from zhongtai.inventory.store import Reservation
-from zhongtai.orders import model, sourcing
+from zhongtai.orders import model, slots, sourcing
 from zhongtai.orders.schemas import (
     FulfilmentIn,
     InvoiceIn,
     OrderIn,
     OrderQuery,
     PaymentIn,
+    ShortIn,
     TaxRateIn,
 )
 from zhongtai.orders.store import (
+    Backorder,
     FulfilmentLine,
     FulfilmentOrder,
     InvoiceRequest,
@@ -37,7 +40,7 @@ from zhongtai.payments import service as payments
 from zhongtai.payments.model import PaymentStatus
 from zhongtai.payments.store import Payment
 from zhongtai.platform.db import Database
-from zhongtai.platform.errors import Conflict, NotFound, ValidationFailed
+from zhongtai.platform.errors import Conflict, NotFound, ProblemError, ValidationFailed
 from zhongtai.platform.ids import utcnow
 from zhongtai.platform.outbox import OutboxEvent
 from zhongtai.platform.tenancy import scope_session
@@ -60,11 +63,15 @@ def place(uow: UnitOfWork, cmd: OrderIn) -> SalesOrder:
     2. each line's SKU, sellable on the channel (and in the store);
     3. price each line (price service; promotions and member benefits plug in here);
     4. choose where the stock comes from (smart sourcing over the allowed locations);
-    5. hold it for `hold_minutes` (库存锁定), the order's number as the owner;
-    6. the order with its lines, money, VAT and the reason for each location.
+       with `backorder`, units no location has now are owed instead of refused;
+    5. book the delivery slot, if one was chosen;
+    6. hold the stock for `hold_minutes` (库存锁定), the order's number as the owner;
+    7. the order with its lines, money, VAT, the reason for each location, what is owed.
     """
     org.require_entry(uow, "channel", cmd.channel, "channel")
     kind = cmd.fulfilment.type
+    if cmd.backorder and kind is model.FulfilmentType.in_store:
+        raise ValidationFailed("backorder", "a till sale is handed over at once: nothing owed")
     store = _store(uow, cmd.fulfilment)
     skus = [_sellable(uow, cmd, i, store) for i in range(len(cmd.lines))]
     lines = _priced(uow, cmd, skus, store)
@@ -72,19 +79,13 @@ def place(uow: UnitOfWork, cmd: OrderIn) -> SalesOrder:
     for sku, asked in zip(skus, cmd.lines, strict=True):
         wanted[sku.id] += asked.qty
     codes = {s.id: s.code for s in skus}
-    plan = _source(uow, cmd, store, dict(wanted), codes)
+    plan, short = _source(uow, cmd.channel, cmd.fulfilment, store, dict(wanted), codes, {})
+    if short and not cmd.backorder:
+        raise _out_of_stock(short, codes)
+    if cmd.fulfilment.slot and plan.shipments:
+        slots.book(uow, list(plan.shipments), cmd.fulfilment.slot)
     number = org.next_code(uow, "order")
-    held = inventory.hold(
-        uow,
-        number,
-        cmd.channel,
-        cmd.hold_minutes * 60,
-        [
-            inventory.Wanted(sku_id, loc, n, codes[sku_id], "lines")
-            for loc, units in plan.shipments.items()
-            for sku_id, n in units.items()
-        ],
-    )
+    held = _hold(uow, number, cmd.channel, cmd.hold_minutes * 60, plan, codes)
     order = SalesOrder(
         number=number,
         channel=cmd.channel,
@@ -99,9 +100,13 @@ def place(uow: UnitOfWork, cmd: OrderIn) -> SalesOrder:
         tax=sum(x.tax for x in lines),
         total=sum(x.net for x in lines),
         paid=0,
-        reservation_id=held.id,
+        reservation_id=held.id if held else None,
         pickup_code=f"{secrets.randbelow(10**6):06d}"
         if kind is model.FulfilmentType.pickup
+        else None,
+        slot_start=cmd.fulfilment.slot,
+        slot_end=cmd.fulfilment.slot + timedelta(minutes=slots.MINUTES)
+        if cmd.fulfilment.slot
         else None,
         sourcing=plan.method,
         actor_id=uow.actor_id,
@@ -111,13 +116,8 @@ def place(uow: UnitOfWork, cmd: OrderIn) -> SalesOrder:
     for line in lines:
         line.order_id = order.id
     uow.session.add_all(lines)
-    uow.session.add_all(
-        OrderAllocation(
-            order_id=order.id, sku_id=sku_id, location_id=loc, qty=n, reason=plan.reasons[loc]
-        )
-        for loc, units in plan.shipments.items()
-        for sku_id, n in units.items()
-    )
+    _allocate(uow, order, plan)
+    uow.session.add_all(Backorder(order_id=order.id, sku_id=s, qty=n) for s, n in short.items())
     uow.session.flush()
     uow.emit(
         "order.created",
@@ -130,6 +130,7 @@ def place(uow: UnitOfWork, cmd: OrderIn) -> SalesOrder:
             "total": order.total,
             "lines": [{"sku_id": x.sku_id, "qty": x.qty, "net": x.net} for x in lines],
             "locations": sorted(plan.shipments),
+            "backordered": [{"sku_id": s, "qty": n} for s, n in short.items()],
         },
         subject=order.id,
     )
@@ -139,6 +140,8 @@ def place(uow: UnitOfWork, cmd: OrderIn) -> SalesOrder:
 def _store(uow: UnitOfWork, f: FulfilmentIn) -> LocationOut | None:
     if f.type is model.FulfilmentType.o2o and (f.lat is None or f.lng is None):
         raise ValidationFailed("fulfilment.lat", "same-hour delivery needs lat and lng")
+    if f.slot is not None and f.type is not model.FulfilmentType.o2o:
+        raise ValidationFailed("fulfilment.slot", "slots are for same-hour delivery (o2o)")
     if not model.needs_store(f.type):
         return None
     if f.location is None:
@@ -251,41 +254,93 @@ def invoice_of(uow: UnitOfWork, order_id: str) -> InvoiceRequest | None:
 
 def _source(
     uow: UnitOfWork,
-    cmd: OrderIn,
+    channel: str,
+    f: FulfilmentIn,
     store: LocationOut | None,
     wanted: dict[str, int],
     codes: dict[str, str],
-) -> sourcing.Plan:
-    """智能路由 over the locations this fulfilment type may use."""
-    f = cmd.fulfilment
-    rule = model.SOURCES[f.type]
-    if rule == "named" and store is not None:
-        allowed = [store]
-    elif rule == "point" and f.lat is not None and f.lng is not None:
-        allowed = [x for x in inventory.serving(uow, f.lat, f.lng) if x.type != "warehouse"]
-    else:
-        allowed = [x for x in inventory.list_locations(uow) if rule == "any" or x.type in rule]
-    if not allowed:
-        raise NoFulfilmentLocation("no location serves this address", field="fulfilment")
-    stock = inventory.promisable(uow, list(wanted), cmd.channel)
+    avoid: dict[str, set[str]],
+) -> tuple[sourcing.Plan, dict[str, int]]:
+    """智能路由 over the locations this fulfilment type may use (never SKU s from the
+    locations in `avoid[s]`): the cheapest plan for what can be had, and the units of
+    each SKU that no location can give now."""
+    allowed = _allowed(uow, f, store)
+    stock = inventory.promisable(uow, list(wanted), channel)
     queued = _queued(uow)
     candidates = [
         sourcing.Candidate(
             location_id=x.id,
             code=x.code,
             distance_m=_distance(f, x),
-            stock=stock.get(x.id, {}),
+            stock={s: n for s, n in stock.get(x.id, {}).items() if x.id not in avoid.get(s, ())},
             queued=queued.get(x.id, 0),
         )
         for x in allowed
     ]
     try:
-        return sourcing.source(wanted, candidates)
+        return sourcing.source(wanted, candidates), {}
     except sourcing.Unsourceable as exc:
-        short = sorted(codes[s] for s in exc.short)
-        raise inventory.OutOfStock(
-            f"not enough stock for {', '.join(short)}", field="lines", skus=short
-        ) from exc
+        short = {s: min(n, wanted[s]) for s, n in exc.short.items()}
+    rest = {s: n - short.get(s, 0) for s, n in wanted.items() if n > short.get(s, 0)}
+    plan = sourcing.source(rest, candidates) if rest else sourcing.Plan({}, 0.0, "none")
+    return plan, short
+
+
+def _allowed(uow: UnitOfWork, f: FulfilmentIn, store: LocationOut | None) -> list[LocationOut]:
+    rule = model.SOURCES[f.type]
+    if rule == "named" and store is not None:
+        allowed = [store]
+    elif rule == "point" and f.lat is not None and f.lng is not None:
+        allowed = [x for x in inventory.serving(uow, f.lat, f.lng) if x.type != "warehouse"]
+        if f.slot is not None and allowed:
+            allowed = slots.with_room(uow, allowed, f.slot)
+            if not allowed:
+                raise slots.SlotFull(
+                    "every location serving here is full then", field="fulfilment.slot"
+                )
+    else:
+        allowed = [x for x in inventory.list_locations(uow) if rule == "any" or x.type in rule]
+    if not allowed:
+        raise NoFulfilmentLocation("no location serves this address", field="fulfilment")
+    return allowed
+
+
+def _out_of_stock(short: dict[str, int], codes: dict[str, str]) -> inventory.OutOfStock:
+    named = sorted(codes[s] for s in short)
+    return inventory.OutOfStock(
+        f"not enough stock for {', '.join(named)}", field="lines", skus=named
+    )
+
+
+def _hold(
+    uow: UnitOfWork,
+    owner: str,
+    channel: str,
+    ttl_seconds: int,
+    plan: sourcing.Plan,
+    codes: dict[str, str],
+) -> Reservation | None:
+    """库存锁定 of the plan's units, owned by the order number; none for an empty plan."""
+    if not plan.shipments:
+        return None
+    wanted = [
+        inventory.Wanted(sku_id, loc, n, codes[sku_id], "lines")
+        for loc, units in plan.shipments.items()
+        for sku_id, n in units.items()
+    ]
+    return inventory.hold(uow, owner, channel, ttl_seconds, wanted)
+
+
+def _allocate(uow: UnitOfWork, order: SalesOrder, plan: sourcing.Plan) -> list[OrderAllocation]:
+    rows = [
+        OrderAllocation(
+            order_id=order.id, sku_id=sku_id, location_id=loc, qty=n, reason=plan.reasons[loc]
+        )
+        for loc, units in plan.shipments.items()
+        for sku_id, n in units.items()
+    ]
+    uow.session.add_all(rows)
+    return rows
 
 
 def _distance(f: FulfilmentIn, loc: LocationOut) -> float:
@@ -409,30 +464,39 @@ def _settle(uow: UnitOfWork, order: SalesOrder) -> None:
             {"id": order.id, "number": order.number, "paid": order.paid},
             subject=order.id,
         )
-        _split(uow, order)
+        allocations = [a for a, _sku, _loc in allocations_of(uow, order.id)]
+        _split(uow, order, allocations, order.reservation_id)
+        if open_backorders(uow, order.id):
+            source_backorders(uow, order.id)
 
 
 # --- fulfilment (履约) -------------------------------------------------------------------
 
 
-def _split(uow: UnitOfWork, order: SalesOrder) -> None:
-    """A paid order becomes one fulfilment order per location it takes stock from; a
-    till sale is handed over at once."""
+def _split(
+    uow: UnitOfWork,
+    order: SalesOrder,
+    allocations: list[OrderAllocation],
+    reservation_id: str | None,
+) -> None:
+    """Paid allocations become one fulfilment order per location they take stock from,
+    shipping from the hold `reservation_id`; a till sale is handed over at once."""
     kind = model.FulfilmentType(order.fulfilment_type)
     by_location: dict[str, list[OrderAllocation]] = {}
-    for a, _sku, _loc in allocations_of(uow, order.id):
+    for a in allocations:
         by_location.setdefault(a.location_id, []).append(a)
-    for location_id, allocations in sorted(by_location.items()):
+    for location_id, here in sorted(by_location.items()):
         f = FulfilmentOrder(
             order_id=order.id,
             location_id=location_id,
             kind=kind.value,
             status=model.FulfilmentStatus.created.value,
+            reservation_id=reservation_id,
         )
         uow.session.add(f)
         uow.session.flush()
         uow.session.add_all(
-            FulfilmentLine(fulfilment_id=f.id, sku_id=a.sku_id, qty=a.qty) for a in allocations
+            FulfilmentLine(fulfilment_id=f.id, sku_id=a.sku_id, qty=a.qty) for a in here
         )
         uow.emit(
             "fulfilment.created",
@@ -493,18 +557,171 @@ def advance(
 def _step(
     uow: UnitOfWork, order: SalesOrder, f: FulfilmentOrder, to: model.FulfilmentStatus
 ) -> None:
-    if model.leaves_stock(to) and order.reservation_id:
-        units = {x.sku_id: x.qty for x in fulfilment_lines(uow, f.id)}
-        inventory.fulfil(uow, order.reservation_id, f.location_id, units, order.number)
+    hold = f.reservation_id or order.reservation_id
+    if model.leaves_stock(to) and hold:
+        units = {x.sku_id: x.qty for x in fulfilment_lines(uow, f.id) if x.qty}
+        inventory.fulfil(uow, hold, f.location_id, units, order.number)
     f.status = to.value
     uow.emit(
         f"fulfilment.{to.value}",
         {"id": f.id, "order_id": order.id, "location_id": f.location_id},
         subject=order.id,
     )
-    if all(x.status in model.DONE for x in fulfilments_of(uow, order.id)):
-        order.status = model.OrderStatus.completed.value
-        uow.emit("order.completed", {"id": order.id, "number": order.number}, subject=order.id)
+    complete_if_done(uow, order)
+
+
+def complete_if_done(uow: UnitOfWork, order: SalesOrder) -> None:
+    """Completed once every parcel is with the shopper (short ones cancelled) and no
+    back-order is still owed."""
+    parcels = [f for f in fulfilments_of(uow, order.id) if f.status != "cancelled"]
+    if open_backorders(uow, order.id) or not all(f.status in model.DONE for f in parcels):
+        return
+    if not parcels:  # everything owed was cancelled and refunded: nothing to deliver
+        _close(uow, order, "nothing left to deliver")
+        return
+    order.status = model.OrderStatus.completed.value
+    uow.emit("order.completed", {"id": order.id, "number": order.number}, subject=order.id)
+
+
+# --- back-orders (缺货待发) and short picks --------------------------------------------
+
+BACKORDER_RETRY = timedelta(minutes=5)
+
+
+def open_backorders(uow: UnitOfWork, order_id: str) -> list[Backorder]:
+    query = select(Backorder).where(Backorder.order_id == order_id, Backorder.qty > 0)
+    return list(uow.session.scalars(query.order_by(Backorder.id)).all())
+
+
+def owed(uow: UnitOfWork, order_id: str) -> list[tuple[str, int]]:
+    """(SKU code, units) the order still owes, by SKU."""
+    query = (
+        select(Sku.code, func.sum(Backorder.qty))
+        .join(Sku, Sku.id == Backorder.sku_id)
+        .where(Backorder.order_id == order_id, Backorder.qty > 0)
+        .group_by(Sku.code)
+        .order_by(Sku.code)
+    )
+    return [(code, int(n)) for code, n in uow.session.execute(query)]
+
+
+def source_backorders(uow: UnitOfWork, order_id: str) -> SalesOrder:
+    """补发: source what a paid order still owes from wherever stock is now (never from a
+    location that came up short for that SKU), hold it, confirm it and split it into new
+    fulfilment orders; what still cannot be had stays owed."""
+    order = locked(uow, order_id)
+    if order.status != model.OrderStatus.paid:
+        raise Conflict(f"order is {order.status}", field="status")
+    owed = open_backorders(uow, order.id)
+    wanted, avoid = Counter[str](), dict[str, set[str]]()
+    for b in owed:
+        wanted[b.sku_id] += b.qty
+        if b.avoid_location_id:
+            avoid.setdefault(b.sku_id, set()).add(b.avoid_location_id)
+        b.tried_at = utcnow()
+    if not owed:
+        return order
+    query = select(Sku.id, Sku.code).where(Sku.id.in_(list(wanted)))
+    codes = {sku_id: code for sku_id, code in uow.session.execute(query)}
+    store = inventory.get_location(uow, order.store_id) if order.store_id else None
+    f = FulfilmentIn(
+        type=model.FulfilmentType(order.fulfilment_type),
+        location=order.store_id,
+        lat=order.lat,
+        lng=order.lng,
+    )
+    try:
+        plan, _short = _source(uow, order.channel, f, store, dict(wanted), codes, avoid)
+    except NoFulfilmentLocation:
+        return order  # nobody serves the address any more: still owed, for a person to settle
+    held = _hold(uow, order.number, order.channel, 3600, plan, codes)
+    if held is None:
+        return order
+    inventory.confirm(uow, held.id)
+    allocations = _allocate(uow, order, plan)
+    uow.session.flush()
+    _split(uow, order, allocations, held.id)
+    sourced = Counter[str]()
+    for units in plan.shipments.values():
+        sourced.update(units)
+    for b in owed:
+        took = min(b.qty, sourced[b.sku_id])
+        b.qty, sourced[b.sku_id] = b.qty - took, sourced[b.sku_id] - took
+    uow.emit(
+        "order.backorder_sourced",
+        {"id": order.id, "number": order.number, "locations": sorted(plan.shipments)},
+        subject=order.id,
+    )
+    return order
+
+
+def report_short(uow: UnitOfWork, fulfilment_id: str, cmd: ShortIn) -> FulfilmentOrder:
+    """拣货缺货: units of a parcel not found on the shelf. They are no longer held there,
+    the order owes them as a back-order, and the platform sources them elsewhere at once
+    where it can."""
+    f = get_fulfilment(uow, fulfilment_id)
+    order = locked(uow, f.order_id)
+    uow.session.refresh(f)
+    if f.status not in model.BEFORE_HANDOVER:
+        raise Conflict(f"fulfilment is {f.status}", field="status")
+    query = (
+        select(FulfilmentLine, Sku.code)
+        .join(Sku, Sku.id == FulfilmentLine.sku_id)
+        .where(FulfilmentLine.fulfilment_id == f.id)
+    )
+    lines = {code: line for line, code in uow.session.execute(query)}
+    units = Counter[str]()
+    for i, short in enumerate(cmd.lines):
+        line = lines.get(short.sku)
+        if line is None:
+            raise ValidationFailed(f"lines[{i}].sku", f"{short.sku} is not in this parcel")
+        if units[line.sku_id] + short.qty > line.qty:
+            raise ValidationFailed(f"lines[{i}].qty", f"only {line.qty} in this parcel")
+        units[line.sku_id] += short.qty
+    if hold := f.reservation_id or order.reservation_id:
+        inventory.release_part(uow, hold, f.location_id, units)
+    for line in lines.values():
+        line.qty -= units[line.sku_id]
+    uow.session.add_all(
+        Backorder(order_id=order.id, sku_id=s, qty=n, avoid_location_id=f.location_id)
+        for s, n in units.items()
+    )
+    if all(line.qty == 0 for line in lines.values()):
+        f.status = model.FulfilmentStatus.cancelled.value
+    uow.emit(
+        "fulfilment.short",
+        {"id": f.id, "order_id": order.id, "location_id": f.location_id, "units": units},
+        subject=order.id,
+    )
+    uow.session.flush()
+    source_backorders(uow, order.id)
+    return f
+
+
+def retry_backorders(db: Database, limit: int = 100) -> int:
+    """Relay job: paid orders that still owe units try sourcing again (stock may have
+    arrived), each at most every `BACKORDER_RETRY`."""
+    with db.session(write=False) as session:
+        scope_session(session, None)
+        due = session.execute(
+            select(SalesOrder.id, SalesOrder.tenant_id)
+            .join(Backorder, Backorder.order_id == SalesOrder.id)
+            .where(
+                Backorder.qty > 0,
+                SalesOrder.status == model.OrderStatus.paid.value,
+                or_(Backorder.tried_at.is_(None), Backorder.tried_at <= utcnow() - BACKORDER_RETRY),
+            )
+            .distinct()
+            .limit(limit)
+        ).all()
+    for order_id, tenant_id in due:
+        with UnitOfWork(db, tenant_id) as uow:
+            try:
+                source_backorders(uow, order_id)
+            except ProblemError:
+                continue  # raced for the stock or the order moved on: next pass decides
+            uow.commit()
+    return len(due)
 
 
 def payment_of(uow: UnitOfWork, order_id: str, payment_id: str) -> Payment:
@@ -555,6 +772,9 @@ def _close(uow: UnitOfWork, order: SalesOrder, reason: str) -> None:
         hold = uow.session.get(Reservation, order.reservation_id)
         if hold is not None and hold.status in stock_model.OPEN:
             inventory.release(uow, hold.id)
+    if order.slot_start is not None:
+        shipping = [a.location_id for a, _sku, _loc in allocations_of(uow, order.id)]
+        slots.release(uow, sorted(set(shipping)), order.slot_start)
     order.status = model.OrderStatus.cancelled.value
     order.cancelled_at, order.cancel_reason = utcnow(), reason
     uow.emit(

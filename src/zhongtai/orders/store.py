@@ -39,6 +39,8 @@ class SalesOrder(TenantScoped, Base):
     paid: Mapped[int] = mapped_column(BigInteger, default=0)
     reservation_id: Mapped[str | None] = mapped_column(String(26))
     pickup_code: Mapped[str | None] = mapped_column(String(12))
+    slot_start: Mapped[datetime | None] = mapped_column()  # booked delivery slot (o2o)
+    slot_end: Mapped[datetime | None] = mapped_column()
     sourcing: Mapped[str] = mapped_column(String(12), default="")  # how locations were chosen
     actor_id: Mapped[str] = mapped_column(String(26))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -90,6 +92,7 @@ class FulfilmentOrder(DataScoped, Base):
     location_id: Mapped[str] = mapped_column(String(26))
     kind: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(12))
+    reservation_id: Mapped[str | None] = mapped_column(String(26))  # the hold it ships from
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -154,3 +157,61 @@ class InvoiceRequest(TenantScoped, Base):
     tax: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(12), default="requested")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Cart(TenantScoped, Base):
+    """购物车: one per member (or guest device), shared by every device signed in as them;
+    `version` grows with every change so a device can tell its copy is stale."""
+
+    __tablename__ = "cart"
+    __table_args__ = (UniqueConstraint("tenant_id", "owner"),)
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    owner: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CartLine(TenantScoped, Base):
+    __tablename__ = "cart_line"
+    __table_args__ = (UniqueConstraint("cart_id", "sku_id"),)
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    cart_id: Mapped[str] = mapped_column(ForeignKey("cart.id"), index=True)
+    sku_id: Mapped[str] = mapped_column(String(26))
+    qty: Mapped[int] = mapped_column(BigInteger)
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SlotCapacity(TenantScoped, Base):
+    """How many orders a location can deliver in one slot (配送运力)."""
+
+    __tablename__ = "slot_capacity"
+    __table_args__ = (UniqueConstraint("tenant_id", "location_id"),)
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    location_id: Mapped[str] = mapped_column(String(26))
+    per_slot: Mapped[int] = mapped_column(Integer)
+
+
+class SlotBooking(TenantScoped, Base):
+    """Orders booked into one delivery slot of a location; never above its capacity."""
+
+    __tablename__ = "slot_booking"
+    __table_args__ = (UniqueConstraint("tenant_id", "location_id", "starts_at"),)
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    location_id: Mapped[str] = mapped_column(String(26))
+    starts_at: Mapped[datetime] = mapped_column()
+    booked: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Backorder(TenantScoped, Base):
+    """缺货待发: units an order still owes the shopper without stock held for them, short
+    at checkout or found short when picking (`avoid_location_id`: not from there again);
+    `qty` falls as they are sourced or cancelled."""
+
+    __tablename__ = "backorder"
+    id: Mapped[str] = id_column(primary_key=True, default=new_id)
+    order_id: Mapped[str] = mapped_column(ForeignKey("sales_order.id"), index=True)
+    sku_id: Mapped[str] = mapped_column(String(26))
+    qty: Mapped[int] = mapped_column(BigInteger)
+    avoid_location_id: Mapped[str | None] = mapped_column(String(26))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    tried_at: Mapped[datetime | None] = mapped_column()
