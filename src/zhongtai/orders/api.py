@@ -19,6 +19,7 @@ from zhongtai.orders.schemas import (
     CartMergeIn,
     CartOut,
     CheckoutIn,
+    ExchangeIn,
     FulfilmentLineOut,
     FulfilmentOut,
     InvoiceIn,
@@ -282,6 +283,17 @@ def receive_return(
 def refund_return(return_id: IdPath, ctx: Ctx = Depends(writer("order:write"))) -> JSONResponse:
     """Pay the refund back to the tenders it came from; once."""
     return ctx.mutate(lambda uow: _return(uow, returns.refund(uow, return_id)))
+
+
+@router.post("/returns/{return_id}/exchange", status_code=201, response_model=OrderOut)
+def exchange_return(
+    return_id: IdPath, body: ExchangeIn, ctx: Ctx = Depends(writer("order:write"))
+) -> JSONResponse:
+    """换货 for received goods: a new order linked to the return, paid first with its
+    refund; any difference is paid as usual or refunded to the original tenders."""
+    return ctx.mutate(
+        lambda uow: _out(uow, returns.exchange(uow, return_id, body)), status_code=201
+    )
 
 
 @router.put("/tax-rates", response_model=TaxRateOut)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from zhongtai.inventory import service as inventory
 from zhongtai.orders import model
-from zhongtai.orders.schemas import ReceiveReturnIn, ReturnIn
+from zhongtai.orders.schemas import ExchangeIn, OrderIn, ReceiveReturnIn, ReturnIn
 from zhongtai.orders.service import (
     complete_if_done,
     fulfilment_lines,
@@ -19,6 +19,8 @@ from zhongtai.orders.service import (
     lines_of,
     locked,
     open_backorders,
+    pay_with_credit,
+    place,
 )
 from zhongtai.orders.store import ReturnLine, ReturnRequest, SalesOrder, SalesOrderLine
 from zhongtai.org import service as org
@@ -173,19 +175,49 @@ def refund(uow: UnitOfWork, return_id: str) -> ReturnRequest:
     """Pay the return's refund back to the order's tenders, in the order they were
     taken; once only."""
     r = _move(uow, return_id, model.ReturnStatus.received, model.ReturnStatus.refunded)
-    _pay_back(uow, r)
+    _pay_back(uow, r, r.refund)
     return r
 
 
-def _pay_back(uow: UnitOfWork, r: ReturnRequest) -> None:
-    """The refund back to the order's tenders, in the order they were taken."""
+def exchange(uow: UnitOfWork, return_id: str, cmd: ExchangeIn) -> SalesOrder:
+    """换货: the goods came back; the shopper takes other goods instead. A new order for
+    them (same channel and member, linked to the return) is paid first with the return's
+    refund (换货抵扣); what the refund does not cover the shopper pays as usual, what it
+    more than covers goes back to the original tenders. Settles the return, once."""
+    r = _move(uow, return_id, model.ReturnStatus.received, model.ReturnStatus.refunded)
+    original = locked(uow, r.order_id)
+    order = place(
+        uow,
+        OrderIn(
+            channel=original.channel,
+            member=original.member,
+            lines=cmd.lines,
+            fulfilment=cmd.fulfilment,
+        ),
+    )
+    order.exchange_for, r.exchange_order_id = r.id, order.id
+    credit = min(r.refund, order.total)
+    if credit:
+        pay_with_credit(uow, order, credit, r.number)
+    _pay_back(uow, r, r.refund - credit)
+    uow.emit(
+        "return.exchanged",
+        {"id": r.id, "order_id": r.order_id, "exchange_order_id": order.id, "credit": credit},
+        subject=r.order_id,
+    )
+    return order
+
+
+def _pay_back(uow: UnitOfWork, r: ReturnRequest, amount: int) -> None:
+    """`amount` of the return's refund back to the order's tenders, in the order they
+    were taken; the order has been paid `r.refund` less either way."""
     taken = [
         p
         for p in payments.of_order(uow, r.order_id)
         if p.status == PaymentStatus.captured and p.captured > p.refunded
     ]
     try:
-        parts = model.spread_refund(r.refund, [p.captured - p.refunded for p in taken])
+        parts = model.spread_refund(amount, [p.captured - p.refunded for p in taken])
     except ValueError as exc:
         raise Conflict(str(exc), field="refund") from exc
     for payment, amount in zip(taken, parts, strict=True):
@@ -230,7 +262,7 @@ def cancel_backorders(uow: UnitOfWork, order_id: str) -> SalesOrder:
         ReturnLine(return_id=r.id, order_line_id=line.id, sku_id=line.sku_id, qty=n, refund=x)
         for line, n, x in rows
     )
-    _pay_back(uow, r)
+    _pay_back(uow, r, r.refund)
     uow.emit(
         "order.backorder_cancelled",
         {"id": order.id, "return_id": r.id, "refund": r.refund},

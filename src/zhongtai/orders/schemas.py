@@ -113,6 +113,7 @@ class OrderOut(BaseModel):
     slot_start: datetime | None
     slot_end: datetime | None
     sourcing: str
+    exchange_for: str | None = Field(description="The return this order replaces goods of")
     reservation_id: str | None
     created_at: datetime
     cancelled_at: datetime | None
@@ -207,6 +208,7 @@ class ReturnOut(BaseModel):
     refund: int
     location_id: str | None
     disposition: str | None
+    exchange_order_id: str | None = Field(description="换货: the order of the goods instead")
     created_at: datetime
     lines: list[ReturnLineOut] = Field(default_factory=list)
 
@@ -313,3 +315,10 @@ class ShortIn(BaseModel):
     """拣货缺货: units not found when picking."""
 
     lines: list[ShortLineIn] = Field(min_length=1, max_length=200)
+
+
+class ExchangeIn(BaseModel):
+    """换货: the goods the shopper takes instead of the returned ones."""
+
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=200)
+    fulfilment: FulfilmentIn

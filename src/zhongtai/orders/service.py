@@ -444,6 +444,13 @@ def pay(uow: UnitOfWork, order_id: str, cmd: PaymentIn) -> Payment:
     return payment
 
 
+def pay_with_credit(uow: UnitOfWork, order: SalesOrder, amount: int, return_number: str) -> None:
+    """An exchange order paid (partly) with its return's refund (换货抵扣)."""
+    details = {"return": return_number}
+    payments.take(uow, order.id, "exchange_credit", amount, details, capture=True, internal=True)
+    _settle(uow, order)
+
+
 def _committed(uow: UnitOfWork, order_id: str) -> int:
     """Authorised or captured, not voided: what no new tender may cover again."""
     return sum(

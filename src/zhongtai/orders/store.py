@@ -42,6 +42,7 @@ class SalesOrder(TenantScoped, Base):
     slot_start: Mapped[datetime | None] = mapped_column()  # booked delivery slot (o2o)
     slot_end: Mapped[datetime | None] = mapped_column()
     sourcing: Mapped[str] = mapped_column(String(12), default="")  # how locations were chosen
+    exchange_for: Mapped[str | None] = mapped_column(String(26))  # the return it replaces
     actor_id: Mapped[str] = mapped_column(String(26))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     cancelled_at: Mapped[datetime | None] = mapped_column()
@@ -118,6 +119,7 @@ class ReturnRequest(TenantScoped, Base):
     refund: Mapped[int] = mapped_column(BigInteger)
     location_id: Mapped[str | None] = mapped_column(String(26))
     disposition: Mapped[str | None] = mapped_column(String(12))
+    exchange_order_id: Mapped[str | None] = mapped_column(String(26))  # 换货: goods instead
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

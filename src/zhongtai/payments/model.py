@@ -106,7 +106,28 @@ class TestCard:
         return Answer(True, _reference("tcr"))
 
 
-PROVIDERS: dict[str, Provider] = {p.name: p for p in (Cash(), TestCard())}
+class ExchangeCredit:
+    """换货抵扣: a received return's refund spent on its exchange order. Internal: no
+    caller may tender it; given back (the exchange order cancelled), it is paid out at
+    the service desk as the store's credit note."""
+
+    name = "exchange_credit"
+
+    def authorise(self, amount: int, details: dict[str, Any]) -> Answer:
+        return Answer(True, _reference(f"xc_{details.get('return', '')}"))
+
+    def capture(self, reference: str, amount: int) -> Answer:
+        return Answer(True, reference)
+
+    def void(self, reference: str) -> Answer:
+        return Answer(True, reference)
+
+    def refund(self, reference: str, amount: int) -> Answer:
+        return Answer(True, _reference("xcr"))
+
+
+PROVIDERS: dict[str, Provider] = {p.name: p for p in (Cash(), TestCard())}  # callers' tenders
+INTERNAL: dict[str, Provider] = {p.name: p for p in (ExchangeCredit(),)}
 
 
 def refundable(captured: int, refunded: int, amount: int) -> None:

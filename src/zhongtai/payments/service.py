@@ -17,8 +17,10 @@ class PaymentDeclined(ProblemError):
     status, type, title = 402, "payment-declined", "Payment declined"
 
 
-def _provider(name: str) -> model.Provider:
-    found = model.PROVIDERS.get(name)
+def _provider(name: str, *, internal: bool = True) -> model.Provider:
+    """The provider of that name; callers' new tenders (`internal=False`) may only name
+    the offered ones."""
+    found = model.PROVIDERS.get(name) or (model.INTERNAL.get(name) if internal else None)
     if found is None:
         raise ValidationFailed(
             "provider", f"unknown provider {name}; one of {sorted(model.PROVIDERS)}"
@@ -50,11 +52,12 @@ def take(
     details: dict[str, Any],
     *,
     capture: bool,
+    internal: bool = False,
 ) -> Payment:
     """Authorise `amount` on a tender, and capture it at once unless asked not to. A
     declined authorisation raises 402 and stores nothing (the audit log keeps the
-    attempt)."""
-    p = _provider(provider)
+    attempt). Only the platform itself tenders `internal` providers."""
+    p = _provider(provider, internal=internal)
     try:
         answer = p.authorise(amount, details)
     except model.PaymentError as exc:
