@@ -233,3 +233,16 @@ def test_an_unproven_plan_no_better_than_greedy_is_greedy(
     far = Candidate("S2", "S2", 9_000, {"a": 5})
     plan = source({"a": 2}, [near, far])
     assert plan.method == "greedy" and plan.shipments == {"S1": {"a": 2}}
+
+
+def test_an_oversold_location_offers_nothing() -> None:
+    oversold = sourcing.Candidate("L1", "L1", 100.0, {"s": -3})
+    stocked = sourcing.Candidate("L2", "L2", 900.0, {"s": 2})
+    with pytest.raises(sourcing.Unsourceable) as short:
+        sourcing.greedy({"s": 3}, [oversold, stocked], sourcing.Costs())
+    assert short.value.short == {"s": 1}
+    plan = sourcing.source({"s": 2}, [oversold, stocked])
+    assert plan.shipments == {"L2": {"s": 2}}
+    assert (
+        sourcing.greedy({"s": 2}, [oversold, stocked], sourcing.Costs()).shipments == plan.shipments
+    )

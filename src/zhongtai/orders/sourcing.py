@@ -106,7 +106,7 @@ def _check(lines: Mapping[str, int], candidates: list[Candidate]) -> None:
     short = {
         sku: qty - held
         for sku, qty in lines.items()
-        if (held := sum(c.stock.get(sku, 0) for c in candidates)) < qty
+        if (held := sum(max(0, c.stock.get(sku, 0)) for c in candidates)) < qty
     }
     if short:
         raise Unsourceable(short)
@@ -134,7 +134,7 @@ def greedy(lines: Mapping[str, int], candidates: list[Candidate], costs: Costs) 
     plan: dict[str, dict[str, int]] = {}
     for sku, qty in lines.items():
         for c in nearest:
-            take = min(qty, c.stock.get(sku, 0))
+            take = min(qty, max(0, c.stock.get(sku, 0)))  # an oversold level offers none
             if take:
                 plan.setdefault(c.location_id, {})[sku] = take
                 qty -= take
