@@ -406,7 +406,10 @@ def _start(o: _Order, alive: list[int], chosen: list[int]) -> highspy.HighsSolut
 # HiGHS's own primal heuristics (its sub-MIPs above all) took most of the solve time
 # although it starts from the search's plan, which is optimal or close: off. Restarts
 # (presolving again after fixing columns) cost more than they saved on these small models.
-_OPTIONS: dict[str, bool | float] = {
+# One thread: its worker threads burnt about 8 ms of CPU per checkout on the other core,
+# which the web server needs, for no gain in time on models this small.
+_OPTIONS: dict[str, bool | float | int] = {
+    "threads": 1,
     "mip_allow_restart": False,
     "mip_heuristic_effort": 0.0,
     "mip_heuristic_run_rins": False,

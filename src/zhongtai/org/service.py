@@ -6,7 +6,7 @@ import secrets
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from zhongtai.org import model
@@ -167,8 +167,15 @@ def _permissions(session: Session, role_ids: list[str]) -> frozenset[str]:
 
 
 def _scope(session: Session, assigned: list[str]) -> frozenset[str] | None:
-    paths = {unit_id: path for unit_id, path in session.execute(select(OrgUnit.id, OrgUnit.path))}
-    return model.scope_of(assigned, paths)
+    """The caller's data scope, reading only the assigned units and their subtrees (a
+    chain's HQ staff read one row, not the whole tree, on every request)."""
+    query = select(OrgUnit.id, OrgUnit.path)
+    roots = {u: p for u, p in session.execute(query.where(OrgUnit.id.in_(assigned)))}
+    scope = model.scope_of(assigned, roots)
+    if scope is None or not roots:  # HQ sees everything; nobody assigned sees nothing
+        return scope
+    under = or_(*(OrgUnit.path.startswith(p, autoescape=True) for p in roots.values()))
+    return model.scope_of(assigned, {u: p for u, p in session.execute(query.where(under))})
 
 
 def load_principal(db: Database, claims: TokenClaims) -> Principal:

