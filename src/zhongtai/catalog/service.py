@@ -664,16 +664,27 @@ def listing_states(uow: UnitOfWork, sku_id: str, at: datetime) -> list[ListingSt
     return out
 
 
-def is_sellable(
-    uow: UnitOfWork, sku: Sku, channel: str, store_id: str | None, at: datetime
-) -> bool:
-    """For orders: active, and listed on that channel (and store) at that moment."""
-    if sku.status != model.Status.active:
-        return False
-    rows = uow.session.scalars(
-        select(ListingRow).where(ListingRow.sku_id == sku.id, ListingRow.channel == channel)
-    ).all()
-    return model.listing_state(_decisions(rows), channel, store_id, at).listed
+def sellable_ids(
+    uow: UnitOfWork, skus: Iterable[Sku], channel: str, store_id: str | None, at: datetime
+) -> set[str]:
+    """For orders and carts: of these SKUs, the ids of those active and listed on that
+    channel (and store) at that moment; one query for all of them."""
+    active = [s.id for s in skus if s.status == model.Status.active]
+    rows: dict[str, list[ListingRow]] = {sku_id: [] for sku_id in active}
+    query = select(ListingRow).where(ListingRow.sku_id.in_(active), ListingRow.channel == channel)
+    for row in uow.session.scalars(query):
+        rows[row.sku_id].append(row)
+    return {
+        sku_id
+        for sku_id, found in rows.items()
+        if model.listing_state(_decisions(found), channel, store_id, at).listed
+    }
+
+
+def skus_by_code(uow: UnitOfWork, codes: Iterable[str]) -> dict[str, Sku]:
+    """The SKUs of these codes that exist, by code; one query."""
+    query = select(Sku).where(Sku.code.in_(set(codes)))
+    return {sku.code: sku for sku in uow.session.scalars(query)}
 
 
 def announce_due_listings(db: Database, limit: int = 500) -> int:

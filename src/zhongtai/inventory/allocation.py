@@ -20,6 +20,12 @@ _a, _line = StockAllocation, ReservationLine
 _RULES = select(
     _a.id, _a.tenant_id, _a.kind, _a.channel, _a.location_id, _a.sku_id, _a.pct, _a.qty, _a.used
 ).where(_a.tenant_id.in_(bindparam("tenants", expanding=True)), _a.active.is_(True))
+# Rules that bear on some SKUs only: channel sources, rules for every SKU, their own.
+_RULES_FOR = _RULES.where(
+    (_a.kind == model.AllocationKind.source.value)
+    | _a.sku_id.is_(None)
+    | _a.sku_id.in_(bindparam("skus", expanding=True))
+)
 _LAPSED_BY_QUOTA = (
     select(_line.allocation_id.label("quota"), func.sum(_line.qty).label("qty"))
     .where(_line.allocation_id.in_(bindparam("quotas", expanding=True)))
@@ -29,10 +35,17 @@ _LAPSED_BY_QUOTA = (
 _DRAW = update(_a).where(_a.id == bindparam("quota")).values(used=_a.used + bindparam("units"))
 
 
-def rulebooks(db: _Executes, tenant_ids: set[str]) -> dict[str, model.Rulebook]:
-    """The active allocation rules of each tenant, quotas net of lapsed holds; read with
-    an ORM session or a bare connection (the hot path) alike."""
-    rows = db.execute(_RULES, {"tenants": list(tenant_ids)}).all()
+def rulebooks(
+    db: _Executes, tenant_ids: set[str], sku_ids: list[str] | None = None
+) -> dict[str, model.Rulebook]:
+    """The active allocation rules of each tenant (only those bearing on `sku_ids` when
+    given), quotas net of lapsed holds; read with an ORM session or a bare connection
+    (the hot path) alike."""
+    tenants = list(tenant_ids)
+    if sku_ids is None:
+        rows = db.execute(_RULES, {"tenants": tenants}).all()
+    else:
+        rows = db.execute(_RULES_FOR, {"tenants": tenants, "skus": sku_ids}).all()
     quotas = [r.id for r in rows if r.kind == model.AllocationKind.quota]
     lapsed_by_quota: dict[str, int] = {}
     if quotas:

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, tuple_, update
 
 from zhongtai.catalog import service as catalog
 from zhongtai.catalog.store import Sku
@@ -226,6 +226,21 @@ def locked_level(uow: UnitOfWork, sku_id: str, location_id: str) -> StockLevel:
         updated_at=utcnow(),
     )
     return uow.session.scalars(query).one()
+
+
+def locked_levels(uow: UnitOfWork, keys: list[tuple[str, str]]) -> list[StockLevel]:
+    """`locked_level` of several (SKU id, location id) keys, in that order, with one
+    statement for those that exist (locked in key order, as every multi-level change
+    locks, so two never deadlock)."""
+    query = (
+        select(StockLevel)
+        .where(tuple_(StockLevel.sku_id, StockLevel.location_id).in_(keys))
+        .order_by(StockLevel.sku_id, StockLevel.location_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    found = {(x.sku_id, x.location_id): x for x in uow.session.scalars(query)}
+    return [found.get(key) or locked_level(uow, *key) for key in keys]
 
 
 Lapsed = dict[tuple[str, str], int]  # (SKU id, location id) -> units
@@ -608,7 +623,7 @@ def promisable(uow: UnitOfWork, sku_ids: list[str], channel: str) -> dict[str, d
     locations it may sell from that hold any of the SKUs."""
     levels = uow.session.scalars(select(StockLevel).where(StockLevel.sku_id.in_(sku_ids)))
     gone = lapsed(uow, sku_ids)
-    book = rulebooks(uow.session, {uow.tenant_id})[uow.tenant_id]
+    book = rulebooks(uow.session, {uow.tenant_id}, sku_ids)[uow.tenant_id]
     out: dict[str, dict[str, int]] = {}
     for level in levels:
         b = _balance(level, gone)
@@ -1035,9 +1050,10 @@ def hold(
     # Levels are locked in one global order, so two multi-line reservations never deadlock;
     # quota counters change only under their level's lock, so they are read after it.
     ordered = sorted(wanted)
-    levels = [locked_level(uow, w.sku_id, w.location_id) for w in ordered]
-    gone = lapsed(uow, sorted({w.sku_id for w in ordered}))
-    book = rulebooks(uow.session, {uow.tenant_id})[uow.tenant_id]
+    levels = locked_levels(uow, [(w.sku_id, w.location_id) for w in ordered])
+    skus = sorted({w.sku_id for w in ordered})
+    gone = lapsed(uow, skus)
+    book = rulebooks(uow.session, {uow.tenant_id}, skus)[uow.tenant_id]
     for level, w in zip(levels, ordered, strict=True):
         try:
             _after, quota = book.take(

@@ -110,11 +110,15 @@ def view(uow: UnitOfWork, owner: str, channel: str, store: str | None) -> CartOu
     cart = _find(uow, owner, lock=False)
     store_id = inventory.resolve_location(uow, store, "store")[1].id if store else None
     query = PriceQuery(at=utcnow(), channel=channel, store_id=store_id)
+    lines = _lines(uow, cart)
+    skus = [sku for _line, sku in lines]
+    prices = pricing.resolve_many(uow, [s.id for s in skus], query)
+    sold = catalog.sellable_ids(uow, skus, channel, store_id, query.at)
     out = []
-    for line, sku in _lines(uow, cart):
-        price = pricing.resolve(uow, sku.id, query)
+    for line, sku in lines:
+        price = prices[sku.id]
         unit = price.amount if price else None
-        sellable = catalog.is_sellable(uow, sku, channel, store_id, query.at)
+        sellable = sku.id in sold
         out.append(
             CartLineOut(
                 sku=sku.code,

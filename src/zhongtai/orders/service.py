@@ -73,7 +73,7 @@ def place(uow: UnitOfWork, cmd: OrderIn) -> SalesOrder:
     if cmd.backorder and kind is model.FulfilmentType.in_store:
         raise ValidationFailed("backorder", "a till sale is handed over at once: nothing owed")
     store = _store(uow, cmd.fulfilment)
-    skus = [_sellable(uow, cmd, i, store) for i in range(len(cmd.lines))]
+    skus = _sellable(uow, cmd, store)
     lines = _priced(uow, cmd, skus, store)
     wanted = Counter[str]()
     for sku, asked in zip(skus, cmd.lines, strict=True):
@@ -150,11 +150,18 @@ def _store(uow: UnitOfWork, f: FulfilmentIn) -> LocationOut | None:
     return inventory.get_location(uow, loc.id)
 
 
-def _sellable(uow: UnitOfWork, cmd: OrderIn, i: int, store: LocationOut | None) -> Sku:
-    sku = catalog.sku_by_code(uow, cmd.lines[i].sku, f"lines[{i}].sku")
-    if not catalog.is_sellable(uow, sku, cmd.channel, store.id if store else None, utcnow()):
-        raise ValidationFailed(f"lines[{i}].sku", f"{sku.code} is not sold on {cmd.channel}")
-    return sku
+def _sellable(uow: UnitOfWork, cmd: OrderIn, store: LocationOut | None) -> list[Sku]:
+    """Each line's SKU, which must exist and be sold on the channel (and in the store)."""
+    found = catalog.skus_by_code(uow, [x.sku for x in cmd.lines])
+    for i, line in enumerate(cmd.lines):
+        if line.sku not in found:
+            raise ValidationFailed(f"lines[{i}].sku", f"unknown SKU {line.sku}")
+    skus = [found[x.sku] for x in cmd.lines]
+    sold = catalog.sellable_ids(uow, skus, cmd.channel, store.id if store else None, utcnow())
+    for i, sku in enumerate(skus):
+        if sku.id not in sold:
+            raise ValidationFailed(f"lines[{i}].sku", f"{sku.code} is not sold on {cmd.channel}")
+    return skus
 
 
 def _priced(
@@ -163,10 +170,11 @@ def _priced(
     """The price step: today the price service's price for the channel and store;
     promotions will set `discount` per line here, and the lines keep it."""
     query = PriceQuery(at=utcnow(), channel=cmd.channel, store_id=store.id if store else None)
-    rates = tax_rates(uow, [s.id for s in skus])
+    ids = [s.id for s in skus]
+    rates, prices = tax_rates(uow, ids), pricing.resolve_many(uow, ids, query)
     out = []
     for i, (sku, line) in enumerate(zip(skus, cmd.lines, strict=True)):
-        price = pricing.resolve(uow, sku.id, query)
+        price = prices[sku.id]
         if price is None:
             raise ValidationFailed(f"lines[{i}].sku", f"{sku.code} has no price")
         gross = price.amount * line.qty

@@ -117,9 +117,21 @@ def set_price(uow: UnitOfWork, change: PriceChange) -> PriceRow:
 
 def resolve(uow: UnitOfWork, sku_id: str, query: model.PriceQuery) -> PriceRow | None:
     """The price row that applies to this query (see pricing.model for the order)."""
-    rows = current_rows(uow, [sku_id])
-    chosen = model.resolve((rule_of(r) for r in rows), query)
-    return next((r for r in rows if chosen and r.id == chosen.id), None)
+    return resolve_many(uow, [sku_id], query)[sku_id]
+
+
+def resolve_many(
+    uow: UnitOfWork, sku_ids: list[str], query: model.PriceQuery
+) -> dict[str, PriceRow | None]:
+    """`resolve` for several SKUs with one read of their current rows."""
+    by_sku: dict[str, list[PriceRow]] = {sku_id: [] for sku_id in sku_ids}
+    for row in current_rows(uow, sku_ids):
+        by_sku[row.sku_id].append(row)
+    out: dict[str, PriceRow | None] = {}
+    for sku_id, rows in by_sku.items():
+        chosen = model.resolve((rule_of(r) for r in rows), query)
+        out[sku_id] = next((r for r in rows if chosen and r.id == chosen.id), None)
+    return out
 
 
 def base_prices(uow: UnitOfWork, sku_ids: list[str]) -> dict[str, int]:
