@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from tests.api.test_reservations import _avail, _stocked
 from tests.conftest import Tenant
 from zhongtai.inventory.store import Reservation
 from zhongtai.orders import service
+from zhongtai.orders.store import SalesOrder
 from zhongtai.platform.db import Database
 from zhongtai.platform.ids import utcnow
 from zhongtai.platform.uow import UnitOfWork
@@ -210,3 +216,38 @@ def test_orders_are_found_by_store_and_date_and_tell_their_timeline(
     assert [s["at"] for s in steps] == sorted(s["at"] for s in steps)
     other = client.get(f"/v1/orders/{here['id']}/timeline", headers=tenant.admin).json()
     assert [s["type"] for s in other] == ["order.created"]
+
+
+def test_a_checkout_killed_before_commit_leaves_no_hold_and_no_order(
+    client: TestClient,
+    tenant: Tenant,
+    db: Database,
+    database_url: str,
+    tmp_path: Path,
+    repo_root: Path,
+) -> None:
+    _priced(client, tenant, "ORD-K", 700, SH01=3)
+    env = {
+        **os.environ,
+        "ZT_DATA_DIR": str(tmp_path),
+        "ZT_DATABASE_URL": database_url,
+        "ORDER_TENANT": tenant.id,
+        "ORDER_SKU": "ORD-K",
+    }
+    cmd = [sys.executable, "-m", "tests.support.order_worker"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True, cwd=repo_root)
+    assert proc.stdout is not None
+    said = ""
+    while not said.startswith("placed ") and proc.poll() is None:  # HiGHS's banner first
+        said = proc.stdout.readline()
+    number = said.split()[-1]
+    assert said.startswith("placed ") and number.startswith("SO"), said  # not committed
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    with UnitOfWork(db, tenant.id, write=False) as uow:
+        holds = uow.session.scalars(select(Reservation).where(Reservation.owner == number)).all()
+        orders = uow.session.scalars(select(SalesOrder).where(SalesOrder.number == number)).all()
+    assert (holds, orders) == ([], [])
+    assert _avail(client, tenant, "ORD-K") == {"SH01": (0, 3)}
+    after = _order(client, tenant, [("ORD-K", 3)], type="pickup", location="SH01")
+    assert after.status_code == 201, after.text  # every unit still free: nothing orphaned
