@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 
 from zhongtai.catalog import service as catalog
 from zhongtai.catalog.store import Category, Product, Sku
@@ -216,13 +217,7 @@ def set_tax_rate(uow: UnitOfWork, cmd: TaxRateIn) -> TaxRate:
     category = uow.session.scalars(select(Category).where(Category.code == cmd.category)).first()
     if category is None:
         raise ValidationFailed("category", f"unknown category {cmd.category}")
-    rate = uow.session.scalars(select(TaxRate).where(TaxRate.category_id == category.id)).first()
-    if rate is None:
-        rate = TaxRate(category_id=category.id, rate_bp=cmd.rate_bp)
-        uow.session.add(rate)
-    rate.rate_bp = cmd.rate_bp
-    uow.session.flush()
-    return rate
+    return uow.put(TaxRate, {"category_id": category.id}, rate_bp=cmd.rate_bp)
 
 
 def list_tax_rates(uow: UnitOfWork) -> list[TaxRate]:
@@ -716,27 +711,35 @@ def report_short(uow: UnitOfWork, fulfilment_id: str, cmd: ShortIn) -> Fulfilmen
 def retry_backorders(db: Database, limit: int = 100) -> int:
     """Relay job: paid orders that still owe units try sourcing again (stock may have
     arrived), each at most every `BACKORDER_RETRY`."""
+    due = (
+        select(SalesOrder.id, SalesOrder.tenant_id)
+        .join(Backorder, Backorder.order_id == SalesOrder.id)
+        .where(
+            Backorder.qty > 0,
+            SalesOrder.status == model.OrderStatus.paid.value,
+            or_(Backorder.tried_at.is_(None), Backorder.tried_at <= utcnow() - BACKORDER_RETRY),
+        )
+        .distinct()
+        .limit(limit)
+    )
+    return _each(db, due, source_backorders)
+
+
+def _each(db: Database, due: Select[str, str], work: Callable[[UnitOfWork, str], object]) -> int:
+    """A relay job's pass: the (order id, tenant id) rows `due` across tenants, then
+    `work` on each order in a transaction of its own; one refused (raced, or moved on
+    meanwhile) is left for the next pass."""
     with db.session(write=False) as session:
         scope_session(session, None)
-        due = session.execute(
-            select(SalesOrder.id, SalesOrder.tenant_id)
-            .join(Backorder, Backorder.order_id == SalesOrder.id)
-            .where(
-                Backorder.qty > 0,
-                SalesOrder.status == model.OrderStatus.paid.value,
-                or_(Backorder.tried_at.is_(None), Backorder.tried_at <= utcnow() - BACKORDER_RETRY),
-            )
-            .distinct()
-            .limit(limit)
-        ).all()
-    for order_id, tenant_id in due:
+        rows = session.execute(due).all()
+    for order_id, tenant_id in rows:
         with UnitOfWork(db, tenant_id) as uow:
             try:
-                source_backorders(uow, order_id)
+                work(uow, order_id)
             except ProblemError:
-                continue  # raced for the stock or the order moved on: next pass decides
+                continue
             uow.commit()
-    return len(due)
+    return len(rows)
 
 
 def payment_of(uow: UnitOfWork, order_id: str, payment_id: str) -> Payment:
@@ -801,21 +804,19 @@ def _close(uow: UnitOfWork, order: SalesOrder, reason: str) -> None:
 
 def cancel_unpaid(db: Database, limit: int = 200) -> int:
     """Relay job: orders whose stock hold lapsed before payment are cancelled."""
-    with db.session(write=False) as session:
-        scope_session(session, None)
-        due = session.execute(
-            select(SalesOrder.id, SalesOrder.tenant_id)
-            .join(Reservation, Reservation.id == SalesOrder.reservation_id)
-            .where(
-                SalesOrder.status == model.OrderStatus.pending_payment.value,
-                Reservation.expires_at <= utcnow(),
-            )
-            .limit(limit)
-        ).all()
-    for order_id, tenant_id in due:
-        with UnitOfWork(db, tenant_id) as uow:
-            order = uow.session.get(SalesOrder, order_id, with_for_update=True)
-            if order is not None and order.status == model.OrderStatus.pending_payment:
-                _close(uow, order, "unpaid")
-                uow.commit()
-    return len(due)
+    due = (
+        select(SalesOrder.id, SalesOrder.tenant_id)
+        .join(Reservation, Reservation.id == SalesOrder.reservation_id)
+        .where(
+            SalesOrder.status == model.OrderStatus.pending_payment.value,
+            Reservation.expires_at <= utcnow(),
+        )
+        .limit(limit)
+    )
+    return _each(db, due, _cancel_if_unpaid)
+
+
+def _cancel_if_unpaid(uow: UnitOfWork, order_id: str) -> None:
+    order = locked(uow, order_id)
+    if order.status == model.OrderStatus.pending_payment:
+        _close(uow, order, "unpaid")

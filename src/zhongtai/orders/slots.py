@@ -134,12 +134,4 @@ def release(uow: UnitOfWork, location_ids: list[str], start: datetime) -> None:
 
 def set_capacity(uow: UnitOfWork, cmd: SlotCapacityIn) -> SlotCapacity:
     _unit, loc = inventory.resolve_location(uow, cmd.location)
-    row = uow.session.scalars(
-        select(SlotCapacity).where(SlotCapacity.location_id == loc.id)
-    ).first()
-    if row is None:
-        row = SlotCapacity(location_id=loc.id, per_slot=cmd.per_slot)
-        uow.session.add(row)
-    row.per_slot = cmd.per_slot
-    uow.session.flush()
-    return row
+    return uow.put(SlotCapacity, {"location_id": loc.id}, per_slot=cmd.per_slot)

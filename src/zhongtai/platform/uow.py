@@ -78,6 +78,18 @@ class UnitOfWork:
         id_column: Any = cls.id  # type: ignore[attr-defined]
         return self.one(select(cls).where(id_column == id_), f"{what} {id_}")
 
+    def put(self, cls: type[T], key: dict[str, Any], **values: Any) -> T:
+        """The row of `cls` with these key columns, made if missing, with `values` set
+        (a setting kept per category, location, ...)."""
+        row = self.session.scalars(select(cls).filter_by(**key)).first()
+        if row is None:
+            row = cls(**key, **values)
+            self.session.add(row)
+        for name, value in values.items():
+            setattr(row, name, value)
+        self.session.flush()
+        return row
+
     def emit(
         self, type_: str, payload: dict[str, Any], version: int = 1, subject: str | None = None
     ) -> None:
