@@ -5,11 +5,14 @@ SQLite file and on a schema of its own on the PostgreSQL server; the demo chain 
 million units of each stocked SKU at the DC, the front warehouse and a store; 64
 concurrent clients each placing 3-line home-delivery orders (price, sourcing, hold,
 number, audit, idempotency record, outbox event in one transaction) for 30 s (3 s with
-`--quick`). Every 201 counts; latency of every call.
+`--quick`). Every 201 counts; latency of every call. Before it, one client alone for a
+third of that time: an order's latency without a queue (with 64 closed-loop clients the
+median is 64 / throughput by Little's law). After it, the baseline in the same server:
+64 clients on `GET /v1/me` (token check and caller load, the platform's floor).
 
 Sourcing: a 20-line order over 200 candidate locations with random distance, queue and
-stock: the HiGHS plan's solve time (median of repeats) and its parcels, against the
-greedy nearest-first plan in the same run.
+stock: the plan's solve time (median of repeats) and its parcels, against the greedy
+nearest-first plan's time and parcels in the same run.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import random
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -50,9 +53,30 @@ def _stocked(db: Database) -> tuple[str, list[str]]:
     return name, codes
 
 
+Call = Callable[[httpx.AsyncClient, random.Random, int], Awaitable[httpx.Response]]
+
+
+async def _place(
+    c: httpx.AsyncClient, rng: random.Random, n: int, codes: list[str]
+) -> httpx.Response:
+    body: dict[str, Any] = {
+        "channel": "mall",
+        "member": f"1380000{n:04d}",
+        "lines": [{"sku": s, "qty": 1} for s in rng.sample(codes, 3)],
+        "fulfilment": {"type": "delivery", **XUHUI},
+    }
+    return await c.post("/v1/orders", json=body)
+
+
+async def _me(c: httpx.AsyncClient, _rng: random.Random, _n: int) -> httpx.Response:
+    return await c.get("/v1/me")
+
+
 async def _clients(
-    base: str, token: str, codes: list[str], seconds: float
-) -> tuple[int, list[float], int]:
+    base: str, token: str, call: Call, clients: int, seconds: float
+) -> tuple[float, list[float], int]:
+    """`clients` closed-loop clients repeating `call` for `seconds`: (successes per
+    second, every call's latency, failures)."""
     headers = {"Authorization": f"Bearer {token}"}
     won, failed, latencies = 0, 0, []
 
@@ -61,23 +85,17 @@ async def _clients(
         rng = random.Random(n)
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as c:
             while time.perf_counter() < deadline:
-                body: dict[str, Any] = {
-                    "channel": "mall",
-                    "member": f"1380000{n:04d}",
-                    "lines": [{"sku": s, "qty": 1} for s in rng.sample(codes, 3)],
-                    "fulfilment": {"type": "delivery", **XUHUI},
-                }
                 t0 = time.perf_counter()
-                resp = await c.post("/v1/orders", json=body)
+                resp = await call(c, rng, n)
                 latencies.append(time.perf_counter() - t0)
-                if resp.status_code == 201:
+                if resp.is_success:
                     won += 1
                 else:
                     failed += 1
 
     start = time.perf_counter()
-    await asyncio.gather(*(client(n, start + seconds) for n in range(CLIENTS)))
-    return won, latencies, failed
+    await asyncio.gather(*(client(n, start + seconds) for n in range(clients)))
+    return won / (time.perf_counter() - start), latencies, failed
 
 
 def _http(kind: str, seconds: float, say: Callable[[str], None]) -> dict[str, float]:
@@ -93,21 +111,31 @@ def _http(kind: str, seconds: float, say: Callable[[str], None]) -> dict[str, fl
         with server(env) as base:
             form = {"tenant": name, "username": demo.DEMO_ADMIN[0], "password": demo.DEMO_ADMIN[1]}
             token = httpx.post(f"{base}/v1/auth/token", data=form).json()["access_token"]
+
+            async def place(c: httpx.AsyncClient, rng: random.Random, n: int) -> httpx.Response:
+                return await _place(c, rng, n, codes)
+
+            say(f"{kind}: one client placing orders (no queue)")
+            _rate, alone, failed = asyncio.run(_clients(base, token, place, 1, seconds / 3))
             say(f"{kind}: {CLIENTS} clients placing orders")
-            start = time.perf_counter()
-            won, lat, failed = asyncio.run(_clients(base, token, codes, seconds))
-            elapsed = time.perf_counter() - start
-    if failed:
-        raise RuntimeError(f"{failed} orders failed on {kind}")
+            rate, lat, failed_many = asyncio.run(_clients(base, token, place, CLIENTS, seconds))
+            say(f"{kind}: baseline, {CLIENTS} clients reading GET /v1/me")
+            ceiling, _lat, _failed = asyncio.run(_clients(base, token, _me, CLIENTS, seconds / 3))
+    if failed or failed_many:
+        raise RuntimeError(f"{failed + failed_many} orders failed on {kind}")
     return {
-        "per_s": round(won / elapsed, 1),
+        "per_s": round(rate, 1),
         "p50_ms": round(statistics.median(lat) * 1000, 2),
         "p99_ms": round(statistics.quantiles(lat, n=100)[98] * 1000, 2),
+        "one_client_p50_ms": round(statistics.median(alone) * 1000, 2),
+        "baseline_per_s": round(ceiling, 1),
+        "vs_baseline_ratio": round(rate / ceiling, 3),
     }
 
 
-def _sourcing(repeats: int) -> tuple[float, int, int]:
-    """(median solve ms, parcels of the solver's plan, parcels of the greedy plan)."""
+def _sourcing(repeats: int) -> tuple[float, float, int, int]:
+    """(median solve ms, median greedy ms, parcels of the solver's plan and of the greedy
+    plan)."""
     rng = random.Random(7)
     skus = [f"S{i:02d}" for i in range(20)]
     candidates = [
@@ -121,14 +149,21 @@ def _sourcing(repeats: int) -> tuple[float, int, int]:
         for i in range(200)
     ]
     lines = {s: rng.randint(1, 3) for s in skus}
-    times, plan = [], None
+    times, greedy_times, plan, greedy = [], [], None, None
     for _ in range(repeats):
         t0 = time.perf_counter()
         plan = sourcing.source(lines, candidates, time_limit_s=5.0)
         times.append(time.perf_counter() - t0)
-    assert plan is not None and plan.method == "optimal"
-    greedy = sourcing.greedy(lines, candidates, sourcing.Costs())
-    return round(statistics.median(times) * 1000, 1), plan.parcels, greedy.parcels
+        t0 = time.perf_counter()
+        greedy = sourcing.greedy(lines, candidates, sourcing.Costs())
+        greedy_times.append(time.perf_counter() - t0)
+    assert plan is not None and greedy is not None and plan.method == "optimal"
+    return (
+        round(statistics.median(times) * 1000, 1),
+        round(statistics.median(greedy_times) * 1000, 2),
+        plan.parcels,
+        greedy.parcels,
+    )
 
 
 def run(quick: bool, say: Callable[[str], None]) -> dict[str, float]:
@@ -139,20 +174,30 @@ def run(quick: bool, say: Callable[[str], None]) -> dict[str, float]:
         m[f"http_orders_per_s_{key}"] = r["per_s"]
         m[f"http_orders_p50_ms_{key}"] = r["p50_ms"]
         m[f"http_orders_p99_ms_{key}"] = r["p99_ms"]
+        m[f"http_orders_one_client_p50_ms_{key}"] = r["one_client_p50_ms"]
+        m[f"http_baseline_per_s_{key}"] = r["baseline_per_s"]
+        m[f"http_orders_vs_baseline_ratio_{key}"] = r["vs_baseline_ratio"]
     say("sourcing: 20 lines over 200 locations")
-    solve_ms, parcels, greedy_parcels = _sourcing(3 if quick else 15)
+    solve_ms, greedy_ms, parcels, greedy_parcels = _sourcing(3 if quick else 15)
     m["sourcing_median_ms"] = solve_ms
+    m["sourcing_greedy_median_ms"] = greedy_ms
     m["sourcing_parcels"] = parcels
     m["sourcing_parcels_greedy"] = greedy_parcels
     return m
 
 
 def summary(m: dict[str, float]) -> str:
+    def arm(name: str, key: str) -> str:
+        return (
+            f"{name} {m[f'http_orders_per_s_{key}']}/s (p50 {m[f'http_orders_p50_ms_{key}']} ms, "
+            f"p99 {m[f'http_orders_p99_ms_{key}']} ms; one client alone p50 "
+            f"{m[f'http_orders_one_client_p50_ms_{key}']} ms; "
+            f"{m[f'http_orders_vs_baseline_ratio_{key}']}x the GET /v1/me rate)"
+        )
+
     return (
-        f"HTTP orders: SQLite {m['http_orders_per_s_sqlite']}/s (p50 "
-        f"{m['http_orders_p50_ms_sqlite']} ms, p99 {m['http_orders_p99_ms_sqlite']} ms), "
-        f"PostgreSQL {m['http_orders_per_s_pg']}/s (p50 {m['http_orders_p50_ms_pg']} ms, p99 "
-        f"{m['http_orders_p99_ms_pg']} ms); sourcing 20 lines x 200 locations in "
-        f"{m['sourcing_median_ms']} ms: {int(m['sourcing_parcels'])} parcels vs "
+        f"HTTP orders: {arm('SQLite', 'sqlite')}, {arm('PostgreSQL', 'pg')}; sourcing 20 "
+        f"lines x 200 locations in {m['sourcing_median_ms']} ms (greedy "
+        f"{m['sourcing_greedy_median_ms']} ms): {int(m['sourcing_parcels'])} parcels vs "
         f"{int(m['sourcing_parcels_greedy'])} greedy"
     )
