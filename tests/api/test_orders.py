@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from tests.api.test_reservations import _avail, _stocked
 from tests.conftest import Tenant
@@ -251,3 +251,30 @@ def test_a_checkout_killed_before_commit_leaves_no_hold_and_no_order(
     assert _avail(client, tenant, "ORD-K") == {"SH01": (0, 3)}
     after = _order(client, tenant, [("ORD-K", 3)], type="pickup", location="SH01")
     assert after.status_code == 201, after.text  # every unit still free: nothing orphaned
+
+
+def test_an_order_page_costs_the_same_statements_however_many_orders(
+    client: TestClient, tenant: Tenant, db: Database
+) -> None:
+    _priced(client, tenant, "ORD-P", 100, DC_EAST=20)
+    for _ in range(6):
+        assert _order(client, tenant, [("ORD-P", 1)], type="delivery", **XUHUI).status_code == 201
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    def page(limit: int) -> list[dict]:
+        statements.clear()
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            resp = client.get("/v1/orders", headers=tenant.admin, params={"limit": limit})
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        assert resp.status_code == 200 and len(resp.json()) == limit
+        return resp.json()
+
+    one, one_cost = page(1), len(statements)
+    six, six_cost = page(6), len(statements)
+    assert six_cost == one_cost  # lines, allocations and what is owed: one query each
+    assert six[0] == one[0] and all(o["lines"] and o["allocations"] for o in six)

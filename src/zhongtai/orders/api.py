@@ -64,13 +64,22 @@ SkuPath = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 def _out(uow: UnitOfWork, order: SalesOrder) -> OrderOut:
-    out = OrderOut.model_validate(order)
-    out.lines = [OrderLineOut.model_validate(x) for x in service.lines_of(uow, order.id)]
-    out.allocations = [
-        AllocationOut(sku=sku, location=loc, qty=a.qty, reason=a.reason)
-        for a, sku, loc in service.allocations_of(uow, order.id)
-    ]
-    out.backorders = [BackorderOut(sku=sku, qty=n) for sku, n in service.owed(uow, order.id)]
+    return _outs(uow, [order])[0]
+
+
+def _outs(uow: UnitOfWork, orders: list[SalesOrder]) -> list[OrderOut]:
+    found = service.details(uow, [o.id for o in orders])
+    out = []
+    for order in orders:
+        d = found[order.id]
+        view = OrderOut.model_validate(order)
+        view.lines = [OrderLineOut.model_validate(x) for x in d.lines]
+        view.allocations = [
+            AllocationOut(sku=sku, location=loc, qty=a.qty, reason=a.reason)
+            for a, sku, loc in d.allocations
+        ]
+        view.backorders = [BackorderOut(sku=sku, qty=n) for sku, n in d.owed]
+        out.append(view)
     return out
 
 
@@ -89,7 +98,7 @@ def search_orders(
 ) -> list[OrderOut]:
     """Orders by number, member, channel, status, store and when placed; cursor paging."""
     with ctx.read() as uow:
-        return [_out(uow, o) for o in service.search(uow, q)]
+        return _outs(uow, service.search(uow, q))
 
 
 @router.get("/orders/{order_id}/timeline", response_model=list[TimelineEntryOut])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import Select, func, or_, select
@@ -371,20 +372,48 @@ def get(uow: UnitOfWork, order_id: str) -> SalesOrder:
 
 
 def lines_of(uow: UnitOfWork, order_id: str) -> list[SalesOrderLine]:
-    query = select(SalesOrderLine).where(SalesOrderLine.order_id == order_id)
-    return list(uow.session.scalars(query.order_by(SalesOrderLine.line_no)).all())
+    return details(uow, [order_id])[order_id].lines
 
 
 def allocations_of(uow: UnitOfWork, order_id: str) -> list[tuple[OrderAllocation, str, str]]:
     """(allocation, SKU code, location code)."""
-    query = (
+    return details(uow, [order_id], owed=False)[order_id].allocations
+
+
+@dataclass
+class Details:
+    """An order's lines, allocations (with SKU and location codes) and what it owes."""
+
+    lines: list[SalesOrderLine] = field(default_factory=list)
+    allocations: list[tuple[OrderAllocation, str, str]] = field(default_factory=list)
+    owed: list[tuple[str, int]] = field(default_factory=list)  # (SKU code, units)
+
+
+def details(uow: UnitOfWork, order_ids: list[str], *, owed: bool = True) -> dict[str, Details]:
+    """The details of several orders with one query each, not one per order."""
+    out = {order_id: Details() for order_id in order_ids}
+    lines = select(SalesOrderLine).where(SalesOrderLine.order_id.in_(order_ids))
+    for line in uow.session.scalars(lines.order_by(SalesOrderLine.line_no)):
+        out[line.order_id].lines.append(line)
+    allocations = (
         select(OrderAllocation, Sku.code, OrgUnit.code)
         .join(Sku, Sku.id == OrderAllocation.sku_id)
         .join(OrgUnit, OrgUnit.id == OrderAllocation.location_id)
-        .where(OrderAllocation.order_id == order_id)
+        .where(OrderAllocation.order_id.in_(order_ids))
         .order_by(OrgUnit.code, Sku.code)
     )
-    return [(a, s, loc) for a, s, loc in uow.session.execute(query)]
+    for a, sku, loc in uow.session.execute(allocations):
+        out[a.order_id].allocations.append((a, sku, loc))
+    if owed:
+        for order_id, code, n in uow.session.execute(
+            select(Backorder.order_id, Sku.code, func.sum(Backorder.qty))
+            .join(Sku, Sku.id == Backorder.sku_id)
+            .where(Backorder.order_id.in_(order_ids), Backorder.qty > 0)
+            .group_by(Backorder.order_id, Sku.code)
+            .order_by(Sku.code)
+        ):
+            out[order_id].owed.append((code, int(n)))
+    return out
 
 
 def search(uow: UnitOfWork, q: OrderQuery) -> list[SalesOrder]:
@@ -601,18 +630,6 @@ BACKORDER_RETRY = timedelta(minutes=5)
 def open_backorders(uow: UnitOfWork, order_id: str) -> list[Backorder]:
     query = select(Backorder).where(Backorder.order_id == order_id, Backorder.qty > 0)
     return list(uow.session.scalars(query.order_by(Backorder.id)).all())
-
-
-def owed(uow: UnitOfWork, order_id: str) -> list[tuple[str, int]]:
-    """(SKU code, units) the order still owes, by SKU."""
-    query = (
-        select(Sku.code, func.sum(Backorder.qty))
-        .join(Sku, Sku.id == Backorder.sku_id)
-        .where(Backorder.order_id == order_id, Backorder.qty > 0)
-        .group_by(Sku.code)
-        .order_by(Sku.code)
-    )
-    return [(code, int(n)) for code, n in uow.session.execute(query)]
 
 
 def source_backorders(uow: UnitOfWork, order_id: str) -> SalesOrder:
