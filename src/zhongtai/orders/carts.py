@@ -67,8 +67,8 @@ def _changed(uow: UnitOfWork, cart: Cart, what: str, **data: object) -> Cart:
 
 def set_line(uow: UnitOfWork, owner: str, sku_code: str, qty: int) -> Cart:
     """加购 / 改数量: the SKU's quantity in the cart; 0 takes it out."""
-    sku = uow.session.scalars(select(Sku).where(Sku.code == sku_code)).first()
-    if sku is None:
+    sku = catalog.skus_by_code(uow, [sku_code]).get(sku_code)
+    if sku is None:  # the SKU is in the path: unknown is 404, not a body error
         raise NotFound(f"SKU {sku_code} not found")
     cart = _open(uow, owner)
     line = uow.session.scalars(

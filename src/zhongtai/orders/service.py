@@ -372,12 +372,24 @@ def get(uow: UnitOfWork, order_id: str) -> SalesOrder:
 
 
 def lines_of(uow: UnitOfWork, order_id: str) -> list[SalesOrderLine]:
-    return details(uow, [order_id])[order_id].lines
+    query = select(SalesOrderLine).where(SalesOrderLine.order_id == order_id)
+    return list(uow.session.scalars(query.order_by(SalesOrderLine.line_no)).all())
 
 
 def allocations_of(uow: UnitOfWork, order_id: str) -> list[tuple[OrderAllocation, str, str]]:
     """(allocation, SKU code, location code)."""
-    return details(uow, [order_id], owed=False)[order_id].allocations
+    return _allocations(uow, [order_id])
+
+
+def _allocations(uow: UnitOfWork, order_ids: list[str]) -> list[tuple[OrderAllocation, str, str]]:
+    query = (
+        select(OrderAllocation, Sku.code, OrgUnit.code)
+        .join(Sku, Sku.id == OrderAllocation.sku_id)
+        .join(OrgUnit, OrgUnit.id == OrderAllocation.location_id)
+        .where(OrderAllocation.order_id.in_(order_ids))
+        .order_by(OrgUnit.code, Sku.code)
+    )
+    return [(a, sku, loc) for a, sku, loc in uow.session.execute(query)]
 
 
 @dataclass
@@ -389,30 +401,22 @@ class Details:
     owed: list[tuple[str, int]] = field(default_factory=list)  # (SKU code, units)
 
 
-def details(uow: UnitOfWork, order_ids: list[str], *, owed: bool = True) -> dict[str, Details]:
-    """The details of several orders with one query each, not one per order."""
+def details(uow: UnitOfWork, order_ids: list[str]) -> dict[str, Details]:
+    """The details of a page of orders with one query each, not three per order."""
     out = {order_id: Details() for order_id in order_ids}
     lines = select(SalesOrderLine).where(SalesOrderLine.order_id.in_(order_ids))
     for line in uow.session.scalars(lines.order_by(SalesOrderLine.line_no)):
         out[line.order_id].lines.append(line)
-    allocations = (
-        select(OrderAllocation, Sku.code, OrgUnit.code)
-        .join(Sku, Sku.id == OrderAllocation.sku_id)
-        .join(OrgUnit, OrgUnit.id == OrderAllocation.location_id)
-        .where(OrderAllocation.order_id.in_(order_ids))
-        .order_by(OrgUnit.code, Sku.code)
-    )
-    for a, sku, loc in uow.session.execute(allocations):
+    for a, sku, loc in _allocations(uow, order_ids):
         out[a.order_id].allocations.append((a, sku, loc))
-    if owed:
-        for order_id, code, n in uow.session.execute(
-            select(Backorder.order_id, Sku.code, func.sum(Backorder.qty))
-            .join(Sku, Sku.id == Backorder.sku_id)
-            .where(Backorder.order_id.in_(order_ids), Backorder.qty > 0)
-            .group_by(Backorder.order_id, Sku.code)
-            .order_by(Sku.code)
-        ):
-            out[order_id].owed.append((code, int(n)))
+    for order_id, code, n in uow.session.execute(
+        select(Backorder.order_id, Sku.code, func.sum(Backorder.qty))
+        .join(Sku, Sku.id == Backorder.sku_id)
+        .where(Backorder.order_id.in_(order_ids), Backorder.qty > 0)
+        .group_by(Backorder.order_id, Sku.code)
+        .order_by(Sku.code)
+    ):
+        out[order_id].owed.append((code, int(n)))
     return out
 
 
