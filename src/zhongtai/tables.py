@@ -8,6 +8,7 @@ from zhongtai.payments import store as payments_store
 from zhongtai.platform import audit, idempotency, outbox, webhooks
 from zhongtai.platform.db import Base
 from zhongtai.pricing import store as pricing_store
+from zhongtai.promotions import store as promotions_store
 
 metadata = Base.metadata
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "outbox",
     "payments_store",
     "pricing_store",
+    "promotions_store",
     "webhooks",
 ]

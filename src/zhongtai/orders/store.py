@@ -20,12 +20,14 @@ class SalesOrder(TenantScoped, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "number"),
         Index("ix_sales_order_member", "tenant_id", "member", "id"),
+        Index("ix_sales_order_member_id", "tenant_id", "member_id", "id"),
         Index("ix_sales_order_status", "tenant_id", "status", "id"),
     )
     id: Mapped[str] = id_column(primary_key=True, default=new_id)
     number: Mapped[str] = mapped_column(String(40))
     channel: Mapped[str] = mapped_column(String(40))
-    member: Mapped[str | None] = mapped_column(String(64))
+    member: Mapped[str | None] = mapped_column(String(64))  # as given: phone, card, id
+    member_id: Mapped[str | None] = mapped_column(String(26))  # the member it resolved to
     status: Mapped[str] = mapped_column(String(20))
     fulfilment_type: Mapped[str] = mapped_column(String(20))
     store_id: Mapped[str | None] = mapped_column(String(26))  # sold in / collected at
