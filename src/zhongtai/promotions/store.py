@@ -53,6 +53,7 @@ class PromotionRow(TenantScoped, Base):
     quota: Mapped[int | None] = mapped_column(BigInteger)  # units at a fixed price
     quota_used: Mapped[int] = mapped_column(BigInteger, default=0)
     per_member: Mapped[int | None] = mapped_column(Integer)  # orders per member
+    holdout_bp: Mapped[int] = mapped_column(Integer, default=0)  # members held out, to measure
     status: Mapped[str] = mapped_column(String(12), default="active")
     created_by: Mapped[str] = mapped_column(String(26))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

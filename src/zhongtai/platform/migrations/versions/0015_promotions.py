@@ -2,7 +2,7 @@
 
 Revision ID: 0015
 Revises: 0014
-Create Date: 2026-11-28 00:12:43.547504
+Create Date: 2026-11-28 00:14:22.270728
 """
 
 from collections.abc import Sequence
@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("quota", sa.BigInteger(), nullable=True),
         sa.Column("quota_used", sa.BigInteger(), nullable=False),
         sa.Column("per_member", sa.Integer(), nullable=True),
+        sa.Column("holdout_bp", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("created_by", sa.String(length=26), nullable=False),
         sa.Column("created_at", zhongtai.platform.db.UTCDateTime(timezone=True), nullable=False),
