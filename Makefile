@@ -43,6 +43,7 @@ bench-quick: $(VENV)/.installed
 	$(BIN)/zhongtai bench catalog --quick
 	$(BIN)/zhongtai bench inventory --quick
 	$(BIN)/zhongtai bench orders --quick
+	$(BIN)/zhongtai bench promotions --quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -14,6 +14,9 @@ from zhongtai.catalog import api as catalog_api
 from zhongtai.catalog import service as catalog_service
 from zhongtai.inventory import api as inventory_api
 from zhongtai.inventory import service as inventory_service
+from zhongtai.members import api as members_api
+from zhongtai.members import service as members_service
+from zhongtai.members import workflows as member_workflows
 from zhongtai.orders import api as orders_api
 from zhongtai.orders import service as orders_service
 from zhongtai.org import api as org_api
@@ -25,6 +28,7 @@ from zhongtai.platform.errors import install_error_handlers
 from zhongtai.platform.observability import RequestContextMiddleware
 from zhongtai.platform.relay import Relay
 from zhongtai.pricing import api as pricing_api
+from zhongtai.promotions import api as promotions_api
 
 ROUTERS = [
     org_api.router,
@@ -32,6 +36,8 @@ ROUTERS = [
     pricing_api.router,
     inventory_api.router,
     orders_api.router,
+    promotions_api.router,
+    members_api.router,
     platform_api.router,
     platform_api.ops,
 ]
@@ -42,6 +48,9 @@ RELAY_JOBS = [
     inventory_service.expire_due,
     orders_service.cancel_unpaid,
     orders_service.retry_backorders,
+    members_service.expire_due,
+    members_service.review_due,
+    member_workflows.birthday_coupons,
 ]
 
 

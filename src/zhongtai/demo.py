@@ -26,6 +26,11 @@ from zhongtai.inventory.schemas import (
     SlotIn,
     TransferIn,
 )
+from zhongtai.members import service as members
+from zhongtai.members import workflows as member_workflows
+from zhongtai.members.model import ConsentPurpose
+from zhongtai.members.schemas import AdjustIn, ConsentIn, MemberIn, NoteIn, TicketIn
+from zhongtai.members.schemas import TierIn as MemberTierIn
 from zhongtai.orders import carts, returns
 from zhongtai.orders import service as orders
 from zhongtai.orders.model import FulfilmentType
@@ -34,6 +39,7 @@ from zhongtai.orders.schemas import (
     InvoiceIn,
     OrderIn,
     OrderLineIn,
+    OrderQuery,
     PaymentIn,
     ReturnIn,
     ReturnLineIn,
@@ -44,12 +50,24 @@ from zhongtai.org.model import UnitKind
 from zhongtai.org.schemas import DictionaryEntryIn, OrgUnitIn, StaffIn
 from zhongtai.org.store import OrgUnit, Role
 from zhongtai.platform.db import Database
+from zhongtai.platform.ids import utcnow
 from zhongtai.platform.uow import UnitOfWork
 from zhongtai.pricing import service as pricing
+from zhongtai.promotions import service as promotions
+from zhongtai.promotions.model import Kind
+from zhongtai.promotions.schemas import (
+    BenefitIn,
+    CouponTemplateIn,
+    IssueIn,
+    PromotionIn,
+    ScopeIn,
+    TierIn,
+)
 
 DEMO_TENANT = "demo"
 DEMO_ADMIN = ("admin", "demo-pass-2026")
 DEMO_MANAGER = ("manager.sh01", "demo-pass-2026")
+DEMO_MEMBER = "13800000000"
 
 REGIONS = [("EAST", "华东大区 East region"), ("SOUTH", "华南大区 South region")]
 # (code, name, type, region, lat, lng, service radius in metres)
@@ -116,6 +134,8 @@ def load(db: Database, tenant: str = DEMO_TENANT, catalog_size: int = 5000) -> s
     with UnitOfWork(db, tenant_id) as uow:
         rows = _catalog(uow, ids, catalog_size)
         _opening_stock(uow, rows)
+        _marketing(uow)
+        _members(uow)
         uow.commit()
     return tenant_id
 
@@ -141,7 +161,7 @@ def _opening_stock(uow: UnitOfWork, rows: list[dict[str, str]]) -> None:
         uow,
         OrderIn(
             channel="mall",
-            member="13800000000",
+            member=DEMO_MEMBER,
             lines=[OrderLineIn(sku=codes[0], qty=1), OrderLineIn(sku=codes[1], qty=2)],
             fulfilment=FulfilmentIn(type=FulfilmentType.delivery, lat=31.1900, lng=121.4400),
         ),
@@ -163,8 +183,8 @@ def _opening_stock(uow: UnitOfWork, rows: list[dict[str, str]]) -> None:
         uow, till.id, ReturnIn(reason="damaged", lines=[ReturnLineIn(line_no=1, qty=1)])
     )
     # The same member's cart, filled on the phone, open on the tablet too.
-    carts.set_line(uow, "13800000000", codes[2], 1)
-    carts.set_line(uow, "13800000000", codes[3], 2)
+    carts.set_line(uow, DEMO_MEMBER, codes[2], 1)
+    carts.set_line(uow, DEMO_MEMBER, codes[3], 2)
     # A shopper's cart holding two units at the Xuhui store for a week.
     hold = ReserveIn(
         owner="cart-demo-1",
@@ -205,6 +225,114 @@ def _allocation(uow: UnitOfWork, codes: list[str]) -> None:
     for bin_code in ("A-01-01", "A-01-02", "B-01-01"):
         inventory.add_bin(uow, dc.id, BinIn(code=bin_code, zone=bin_code[0]))
     inventory.slot(uow, SlotIn(sku=codes[0], location="DC-EAST", bin="A-01-01"))
+
+
+def _marketing(uow: UnitOfWork) -> None:
+    """A spend threshold on snacks (满99减10, 满199减30) running for a year, and a welcome
+    coupon for tops held by the demo member."""
+    start = utcnow() - timedelta(days=1)
+    year = {"starts_at": start, "ends_at": start + timedelta(days=365)}
+    tiers = [TierIn(threshold=9_900, discount=1_000), TierIn(threshold=19_900, discount=3_000)]
+    promotions.create(
+        uow,
+        PromotionIn(
+            code="SNACKS-SPEND",
+            name="零食满减 Snacks: 10 off 99, 30 off 199",
+            kind=Kind.threshold,
+            benefit=BenefitIn(tiers=tiers),
+            scope=ScopeIn(categories=["snacks"]),
+            **year,
+        ),
+    )
+    promotions.create(
+        uow,
+        PromotionIn(
+            code="WELCOME-TOPS",
+            name="新人券 Welcome: 20 off tops",
+            kind=Kind.amount_off,
+            benefit=BenefitIn(amount=2_000),
+            scope=ScopeIn(categories=["tops"]),
+            coupon_only=True,
+            **year,
+        ),
+    )
+    template = promotions.create_template(
+        uow,
+        CouponTemplateIn(
+            code="WELCOME",
+            name="新人券 Welcome coupon",
+            promotion="WELCOME-TOPS",
+            per_member=1,
+            valid_days=30,
+            valid_from=year["starts_at"],
+            valid_to=year["ends_at"],
+        ),
+    )
+    promotions.issue(uow, template.id, IssueIn(members=[DEMO_MEMBER]))
+
+
+# (code, name, rank, qualifying spend in fen over a year, discount bp, free delivery,
+# birthday coupon template)
+MEMBER_TIERS = [
+    ("regular", "普通会员 Regular", 0, None, 0, False, None),
+    ("silver", "银卡会员 Silver", 1, 100_000, 200, False, None),
+    ("gold", "金卡会员 Gold", 2, 500_000, 500, True, "WELCOME"),
+]
+
+
+def _members(uow: UnitOfWork) -> None:
+    """会员: three tiers; the demo member (phone, e-mail, WeChat), who also signed up in
+    the community mini-program under another account (merged into one); a welcome gift
+    of points; a till sale paid partly with points; a ticket about it."""
+    for code, name, rank, spend, discount, free, coupon in MEMBER_TIERS:
+        tier = MemberTierIn(
+            name=name,
+            rank=rank,
+            min_spend=spend,
+            discount_bp=discount,
+            free_delivery=free,
+            birthday_coupon=coupon,
+        )
+        members.set_tier(uow, code, tier)
+    member = members.register(
+        uow,
+        MemberIn(
+            channel="mall",
+            name="王小明 Wang Xiaoming",
+            birthday=date(1990, 5, 20),
+            phone=DEMO_MEMBER,
+            email="wang.xiaoming@example.com",
+            wechat_union_id="oUnion-demo-wang",
+            consents=[ConsentIn(purpose=ConsentPurpose.marketing_sms, granted=True)],
+        ),
+    )
+    mini = members.register(uow, MemberIn(channel="community", wechat_open_id="oOpen-demo-wang"))
+    member_workflows.merge(uow, member.id, mini.id)
+    members.adjust(uow, member.id, AdjustIn(points=500, reason="新会员礼 Welcome gift"))
+    mall = orders.search(uow, OrderQuery(member=DEMO_MEMBER))[0]
+    sku = orders.lines_of(uow, mall.id)[0].sku_code
+    till = orders.place(
+        uow,
+        OrderIn(
+            channel="pos",
+            member=DEMO_MEMBER,
+            lines=[OrderLineIn(sku=sku, qty=1)],
+            fulfilment=FulfilmentIn(type=FulfilmentType.in_store, location="SH01"),
+        ),
+    )
+    orders.pay(uow, till.id, PaymentIn(provider="points", amount=300))  # 300 points
+    orders.pay(uow, till.id, PaymentIn(provider="cash"))
+    ticket = member_workflows.open_ticket(
+        uow,
+        TicketIn(
+            subject="积分未到账 Points not showing",
+            description="The shopper asks when the points of today's purchase arrive.",
+            member=DEMO_MEMBER,
+            order_id=till.id,
+            channel="pos",
+        ),
+    )
+    members.add_note(uow, ticket.id, NoteIn(text="Explained: points arrive when paid."))
 
 
 def _catalog(uow: UnitOfWork, units: dict[str, str], size: int) -> list[dict[str, str]]:

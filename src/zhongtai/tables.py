@@ -2,6 +2,7 @@
 
 from zhongtai.catalog import store as catalog_store
 from zhongtai.inventory import store as inventory_store
+from zhongtai.members import store as members_store
 from zhongtai.orders import store as orders_store
 from zhongtai.org import store as org_store
 from zhongtai.payments import store as payments_store
@@ -16,6 +17,7 @@ __all__ = [
     "catalog_store",
     "idempotency",
     "inventory_store",
+    "members_store",
     "metadata",
     "orders_store",
     "org_store",

@@ -168,6 +168,26 @@ def category_by_code(uow: UnitOfWork, code: str) -> Category:
     return found or create_category(uow, CategoryIn(code=code, name=code))
 
 
+def existing_category(uow: UnitOfWork, code: str, field: str) -> Category:
+    """For other capabilities: the category of that code, which must exist."""
+    found: Category | None = _by_code(uow, Category, code)
+    if found is None:
+        raise ValidationFailed(field, f"unknown category {code}")
+    return found
+
+
+def category_paths(uow: UnitOfWork, sku_ids: Iterable[str]) -> dict[str, str]:
+    """For other capabilities: each SKU's category path ("root/.../own/", ids), to match
+    rules set on a category against everything below it."""
+    query = (
+        select(Sku.id, Category.path)
+        .join(Product, Product.id == Sku.product_id)
+        .join(Category, Category.id == Product.category_id)
+        .where(Sku.id.in_(list(sku_ids)))
+    )
+    return {sku_id: path for sku_id, path in uow.session.execute(query)}
+
+
 def create_brand(uow: UnitOfWork, cmd: BrandIn) -> Brand:
     if _by_code(uow, Brand, cmd.code):
         raise Conflict(f"brand code {cmd.code} already used", field="code")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse
 
 from zhongtai.orders import carts, returns, service, slots
@@ -30,6 +30,8 @@ from zhongtai.orders.schemas import (
     OrderQuery,
     PaymentIn,
     PaymentOut,
+    QuoteIn,
+    QuoteOut,
     ReceiveReturnIn,
     ReturnIn,
     ReturnLineOut,
@@ -41,6 +43,7 @@ from zhongtai.orders.schemas import (
     TaxRateIn,
     TaxRateOut,
     TimelineEntryOut,
+    UsedPromotionOut,
 )
 from zhongtai.orders.store import FulfilmentOrder, ReturnRequest, SalesOrder
 from zhongtai.org.schemas import Id
@@ -79,6 +82,12 @@ def _outs(uow: UnitOfWork, orders: list[SalesOrder]) -> list[OrderOut]:
             for a, sku, loc in d.allocations
         ]
         view.backorders = [BackorderOut(sku=sku, qty=n) for sku, n in d.owed]
+        view.promotions = [
+            UsedPromotionOut(
+                promotion=u.promotion, amount=u.amount, coupon=u.coupon, released=u.released
+            )
+            for u in d.promotions
+        ]
         out.append(view)
     return out
 
@@ -90,6 +99,28 @@ def place_order(body: OrderIn, ctx: Ctx = Depends(writer("order:write"))) -> JSO
     names the SKUs short; 409 `no-fulfilment-location` when no location serves the
     address."""
     return ctx.mutate(lambda uow: _out(uow, service.place(uow, body)), status_code=201)
+
+
+@router.post("/price-quotes", response_model=QuoteOut)
+def price_quote(
+    body: QuoteIn,
+    ctx: Ctx = Depends(reader("order:read")),
+    _key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=200,
+            description="Accepted like every POST's; a quote changes nothing, so a retry "
+            "simply prices again",
+        ),
+    ] = None,
+) -> QuoteOut:
+    """算价: the cart priced as checkout would price it now, with the promotions, tier
+    benefits and coupons applied (each discount per line), the gifts earned, and why each
+    other promotion did not apply ("add 23.00 more to get 50.00 off"). Takes nothing."""
+    with ctx.read() as uow:
+        base, deal = service.quote(uow, body)
+        return service.quote_view(base, deal)
 
 
 @router.get("/orders", response_model=list[OrderOut])

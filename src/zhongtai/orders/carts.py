@@ -27,6 +27,7 @@ from zhongtai.platform.ids import new_id, utcnow
 from zhongtai.platform.uow import UnitOfWork
 from zhongtai.pricing import service as pricing
 from zhongtai.pricing.model import PriceQuery
+from zhongtai.promotions import service as promotions
 
 
 def _find(uow: UnitOfWork, owner: str, *, lock: bool) -> Cart:
@@ -108,8 +109,15 @@ def view(uow: UnitOfWork, owner: str, channel: str, store: str | None) -> CartOu
     """The cart priced for a channel (and store) now; lines that cannot be sold there are
     shown, flagged, and left out of the total."""
     cart = _find(uow, owner, lock=False)
-    store_id = inventory.resolve_location(uow, store, "store")[1].id if store else None
-    query = PriceQuery(at=utcnow(), channel=channel, store_id=store_id)
+    where = (
+        inventory.get_location(uow, inventory.resolve_location(uow, store, "store")[1].id)
+        if store
+        else None
+    )
+    store_id = where.id if where else None
+    member = None if owner.startswith("guest:") else owner
+    shopper = service.shopper_for(uow, channel, where, member)
+    query = PriceQuery(at=utcnow(), channel=channel, store_id=store_id, member_tier=shopper.tier)
     lines = _lines(uow, cart)
     skus = [sku for _line, sku in lines]
     prices = pricing.resolve_many(uow, [s.id for s in skus], query)
@@ -129,6 +137,13 @@ def view(uow: UnitOfWork, owner: str, channel: str, store: str | None) -> CartOu
                 sellable=sellable,
             )
         )
+    base = [
+        promotions.Line(sku.id, sku.code, x.unit_price, x.qty)
+        for x, (_line, sku) in zip(out, lines, strict=True)
+        if x.sellable and x.unit_price is not None
+    ]
+    quoted = service.quote_view(base, promotions.quote(uow, shopper, base, [])) if base else None
+    total = sum(x.gross for x in out if x.sellable)
     return CartOut(
         id=cart.id,
         owner=cart.owner,
@@ -136,7 +151,11 @@ def view(uow: UnitOfWork, owner: str, channel: str, store: str | None) -> CartOu
         updated_at=cart.updated_at,
         channel=channel,
         lines=out,
-        total=sum(x.gross for x in out if x.sellable),
+        total=total,
+        discount=quoted.discount if quoted else 0,
+        payable=quoted.payable if quoted else total,
+        applied=quoted.applied if quoted else [],
+        not_applied=quoted.not_applied if quoted else [],
     )
 
 
@@ -156,6 +175,7 @@ def checkout(uow: UnitOfWork, owner: str, cmd: CheckoutIn) -> SalesOrder:
             fulfilment=cmd.fulfilment,
             hold_minutes=cmd.hold_minutes,
             backorder=cmd.backorder,
+            coupons=cmd.coupons,
         ),
     )
     uow.session.execute(delete(CartLine).where(CartLine.cart_id == cart.id))

@@ -10,6 +10,7 @@ from collections import Counter
 from sqlalchemy import select
 
 from zhongtai.inventory import service as inventory
+from zhongtai.members import service as members
 from zhongtai.orders import model
 from zhongtai.orders.schemas import ExchangeIn, OrderIn, ReceiveReturnIn, ReturnIn
 from zhongtai.orders.service import (
@@ -21,6 +22,7 @@ from zhongtai.orders.service import (
     open_backorders,
     pay_with_credit,
     place,
+    refund_tender,
 )
 from zhongtai.orders.store import ReturnLine, ReturnRequest, SalesOrder, SalesOrderLine
 from zhongtai.org import service as org
@@ -210,7 +212,8 @@ def exchange(uow: UnitOfWork, return_id: str, cmd: ExchangeIn) -> SalesOrder:
 
 def _pay_back(uow: UnitOfWork, r: ReturnRequest, amount: int) -> None:
     """`amount` of the return's refund back to the order's tenders, in the order they
-    were taken; the order has been paid `r.refund` less either way."""
+    were taken; the order has been paid `r.refund` less either way, and the points the
+    units earned are taken back (积分冲回)."""
     taken = [
         p
         for p in payments.of_order(uow, r.order_id)
@@ -222,10 +225,14 @@ def _pay_back(uow: UnitOfWork, r: ReturnRequest, amount: int) -> None:
         raise Conflict(str(exc), field="refund") from exc
     for payment, amount in zip(taken, parts, strict=True):
         if amount:
-            payments.refund(uow, payment, amount, f"return {r.number}")
+            refund_tender(uow, payment, amount, f"return {r.number}")
     order = uow.session.get(SalesOrder, r.order_id)
     if order is not None:
         order.paid -= r.refund
+    units = Counter[str]()
+    for line in lines(uow, r.id):
+        units[line.order_line_id] += line.qty
+    members.reverse_for_refund(uow, r.order_id, units, r.id)
 
 
 def cancel_backorders(uow: UnitOfWork, order_id: str) -> SalesOrder:

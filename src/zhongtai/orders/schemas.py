@@ -11,6 +11,7 @@ from zhongtai.catalog.schemas import LongCode
 from zhongtai.inventory.schemas import LocationRef, Qty
 from zhongtai.orders.model import Disposition, FulfilmentStatus, FulfilmentType, OrderStatus
 from zhongtai.org.schemas import Id
+from zhongtai.promotions.schemas import CouponCode, Fen, MemberRef
 
 
 class OrderLineIn(BaseModel):
@@ -39,6 +40,67 @@ class OrderIn(BaseModel):
     backorder: bool = Field(
         False, description="Sell units short now as back-orders, sent when stock arrives"
     )
+    coupons: list[CouponCode] = Field(
+        default_factory=list, max_length=10, description="Coupon codes to redeem (优惠券)"
+    )
+
+
+# --- price quotes (算价): a cart priced with every promotion, without an order
+
+
+class QuoteIn(BaseModel):
+    """Price a cart with every promotion that applies, without placing an order."""
+
+    channel: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    store: LocationRef | None = None
+    member: MemberRef | None = None
+    coupons: list[CouponCode] = Field(default_factory=list, max_length=10)
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=200)
+    delivery_fee: Fen = 0
+
+
+class QuoteLineOut(BaseModel):
+    line: int
+    sku: str
+    qty: int
+    unit_price: int
+    gross: int
+    discount: int
+    net: int
+
+
+class AppliedOut(BaseModel):
+    promotion: str
+    name: str
+    amount: int
+    lines: list[dict[str, int]] = Field(description="[{line: n, amount: fen}]")
+    on_delivery: int
+    coupon: str | None
+
+
+class NotAppliedOut(BaseModel):
+    promotion: str
+    reason: str
+    detail: str
+
+
+class GiftOut(BaseModel):
+    promotion: str
+    sku: str
+    qty: int
+
+
+class QuoteOut(BaseModel):
+    lines: list[QuoteLineOut]
+    applied: list[AppliedOut]
+    not_applied: list[NotAppliedOut]
+    gifts: list[GiftOut]
+    gross: int
+    discount: int
+    delivery_fee: int
+    delivery_discount: int
+    payable: int
+    exact: bool
 
 
 class OrderQuery(BaseModel):
@@ -94,6 +156,13 @@ class AllocationOut(BaseModel):
     reason: str
 
 
+class UsedPromotionOut(BaseModel):
+    promotion: str
+    amount: int
+    coupon: str | None
+    released: bool = Field(description="Given back when the order was cancelled")
+
+
 class OrderOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: str
@@ -121,6 +190,9 @@ class OrderOut(BaseModel):
     allocations: list[AllocationOut] = Field(default_factory=list)
     backorders: list[BackorderOut] = Field(
         default_factory=list, description="Units owed without stock held for them yet"
+    )
+    promotions: list[UsedPromotionOut] = Field(
+        default_factory=list, description="Promotions and coupons applied, with their discount"
     )
 
 
@@ -267,6 +339,7 @@ class CheckoutIn(BaseModel):
     fulfilment: FulfilmentIn
     hold_minutes: int = Field(30, ge=1, le=7 * 24 * 60)
     backorder: bool = False
+    coupons: list[CouponCode] = Field(default_factory=list, max_length=10)
 
 
 class CartLineOut(BaseModel):
@@ -285,7 +358,11 @@ class CartOut(BaseModel):
     updated_at: datetime
     channel: str
     lines: list[CartLineOut]
-    total: int = Field(description="Of the sellable, priced lines")
+    total: int = Field(description="Of the sellable, priced lines, before promotions")
+    discount: int = Field(description="What the promotions on offer take off now")
+    payable: int
+    applied: list[AppliedOut]
+    not_applied: list[NotAppliedOut] = Field(description="With what is missing (凑单提示)")
 
 
 class SlotOut(BaseModel):

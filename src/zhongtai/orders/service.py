@@ -6,9 +6,10 @@ import secrets
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, update
 
 from zhongtai.catalog import service as catalog
 from zhongtai.catalog.store import Category, Product, Sku
@@ -16,13 +17,21 @@ from zhongtai.inventory import model as stock_model
 from zhongtai.inventory import service as inventory
 from zhongtai.inventory.schemas import LocationOut
 from zhongtai.inventory.store import Reservation
+from zhongtai.members import service as members
 from zhongtai.orders import model, slots, sourcing
 from zhongtai.orders.schemas import (
+    AppliedOut,
     FulfilmentIn,
+    GiftOut,
     InvoiceIn,
+    NotAppliedOut,
     OrderIn,
+    OrderLineIn,
     OrderQuery,
     PaymentIn,
+    QuoteIn,
+    QuoteLineOut,
+    QuoteOut,
     ShortIn,
     TaxRateIn,
 )
@@ -39,7 +48,7 @@ from zhongtai.orders.store import (
 from zhongtai.org import service as org
 from zhongtai.org.store import OrgUnit
 from zhongtai.payments import service as payments
-from zhongtai.payments.model import PaymentStatus
+from zhongtai.payments.model import POINTS, PaymentStatus
 from zhongtai.payments.store import Payment
 from zhongtai.platform.db import Database
 from zhongtai.platform.errors import Conflict, NotFound, ProblemError, ValidationFailed
@@ -49,6 +58,8 @@ from zhongtai.platform.tenancy import scope_session
 from zhongtai.platform.uow import UnitOfWork
 from zhongtai.pricing import service as pricing
 from zhongtai.pricing.model import PriceQuery
+from zhongtai.promotions import service as promotions
+from zhongtai.promotions.model import Reason
 
 DEFAULT_TAX_RATE_BP = 1300  # 13%: the standard VAT rate on goods
 
@@ -63,7 +74,9 @@ def place(uow: UnitOfWork, cmd: OrderIn) -> SalesOrder:
 
     1. the channel, the store (when the fulfilment type names one) and the point;
     2. each line's SKU, sellable on the channel (and in the store);
-    3. price each line (price service; promotions and member benefits plug in here);
+    3. price each line (price service, at the member's tier price where one is set),
+       then the best legal combination of promotions, tier benefits and coupons, with
+       budgets, quotas, limits and coupons taken atomically (promotions.settle);
     4. choose where the stock comes from (smart sourcing over the allowed locations);
        with `backorder`, units no location has now are owed instead of refused;
     5. book the delivery slot, if one was chosen;
@@ -75,13 +88,22 @@ def place(uow: UnitOfWork, cmd: OrderIn) -> SalesOrder:
     if cmd.backorder and kind is model.FulfilmentType.in_store:
         raise ValidationFailed("backorder", "a till sale is handed over at once: nothing owed")
     store = _store(uow, cmd.fulfilment)
-    skus = _sellable(uow, cmd, store)
-    lines = _priced(uow, cmd, skus, store)
-    wanted = Counter[str]()
-    for sku, asked in zip(skus, cmd.lines, strict=True):
-        wanted[sku.id] += asked.qty
-    codes = {s.id: s.code for s in skus}
-    plan, short = _source(uow, cmd.channel, cmd.fulfilment, store, dict(wanted), codes, {})
+    skus = _sellable(uow, cmd.channel, cmd.lines, store)
+    shopper = shopper_for(uow, cmd.channel, store, cmd.member)
+    base = _base(uow, shopper, store, skus, cmd.lines)
+    settled = promotions.settle(uow, shopper, base, cmd.coupons)
+    lines = _priced(uow, base, skus, settled.deal)
+    gifts = _gift_lines(uow, settled.deal, len(lines))
+    codes = {x.sku_id: x.sku_code for x in lines + gifts}
+    plan, short = _source(
+        uow, cmd.channel, cmd.fulfilment, store, _wanted(lines + gifts), codes, {}
+    )
+    if gifts and short.keys() & {g.sku_id for g in gifts}:  # gifts while stocks last
+        gifts = [g for g in gifts if g.sku_id not in short]
+        plan, short = _source(
+            uow, cmd.channel, cmd.fulfilment, store, _wanted(lines + gifts), codes, {}
+        )
+    lines += gifts
     if short and not cmd.backorder:
         raise _out_of_stock(short, codes)
     if cmd.fulfilment.slot and plan.shipments:
@@ -92,6 +114,7 @@ def place(uow: UnitOfWork, cmd: OrderIn) -> SalesOrder:
         number=number,
         channel=cmd.channel,
         member=cmd.member,
+        member_id=shopper.member_id,
         status=model.OrderStatus.pending_payment.value,
         fulfilment_type=kind.value,
         store_id=store.id if store else None,
@@ -120,6 +143,7 @@ def place(uow: UnitOfWork, cmd: OrderIn) -> SalesOrder:
     uow.session.add_all(lines)
     _allocate(uow, order, plan)
     uow.session.add_all(Backorder(order_id=order.id, sku_id=s, qty=n) for s, n in short.items())
+    promotions.record(uow, order.id, shopper, settled)
     uow.session.flush()
     uow.emit(
         "order.created",
@@ -133,6 +157,9 @@ def place(uow: UnitOfWork, cmd: OrderIn) -> SalesOrder:
             "lines": [{"sku_id": x.sku_id, "qty": x.qty, "net": x.net} for x in lines],
             "locations": sorted(plan.shipments),
             "backordered": [{"sku_id": s, "qty": n} for s, n in short.items()],
+            "promotions": [
+                {"id": a.promotion_id, "amount": a.amount} for a in settled.deal.pricing.applied
+            ],
         },
         subject=order.id,
     )
@@ -152,50 +179,183 @@ def _store(uow: UnitOfWork, f: FulfilmentIn) -> LocationOut | None:
     return inventory.get_location(uow, loc.id)
 
 
-def _sellable(uow: UnitOfWork, cmd: OrderIn, store: LocationOut | None) -> list[Sku]:
+def _sellable(
+    uow: UnitOfWork, channel: str, lines: list[OrderLineIn], store: LocationOut | None
+) -> list[Sku]:
     """Each line's SKU, which must exist and be sold on the channel (and in the store)."""
-    found = catalog.skus_by_code(uow, [x.sku for x in cmd.lines])
-    for i, line in enumerate(cmd.lines):
+    found = catalog.skus_by_code(uow, [x.sku for x in lines])
+    for i, line in enumerate(lines):
         if line.sku not in found:
             raise ValidationFailed(f"lines[{i}].sku", f"unknown SKU {line.sku}")
-    skus = [found[x.sku] for x in cmd.lines]
-    sold = catalog.sellable_ids(uow, skus, cmd.channel, store.id if store else None, utcnow())
+    skus = [found[x.sku] for x in lines]
+    sold = catalog.sellable_ids(uow, skus, channel, store.id if store else None, utcnow())
     for i, sku in enumerate(skus):
         if sku.id not in sold:
-            raise ValidationFailed(f"lines[{i}].sku", f"{sku.code} is not sold on {cmd.channel}")
+            raise ValidationFailed(f"lines[{i}].sku", f"{sku.code} is not sold on {channel}")
     return skus
 
 
-def _priced(
-    uow: UnitOfWork, cmd: OrderIn, skus: list[Sku], store: LocationOut | None
-) -> list[SalesOrderLine]:
-    """The price step: today the price service's price for the channel and store;
-    promotions will set `discount` per line here, and the lines keep it."""
-    query = PriceQuery(at=utcnow(), channel=cmd.channel, store_id=store.id if store else None)
-    ids = [s.id for s in skus]
-    rates, prices = tax_rates(uow, ids), pricing.resolve_many(uow, ids, query)
+def shopper_for(
+    uow: UnitOfWork, channel: str, store: LocationOut | None, member: str | None
+) -> promotions.Shopper:
+    """Who buys where, for prices and promotions: the member's tier (its price list,
+    discount and free delivery). A reference that names no active member (e.g. a phone
+    number never registered) buys as everybody does, its limits counted on the reference."""
+    profile = members.profile(uow, member) if member else None
+    where = store.code if store else None
+    if profile is None:
+        return promotions.Shopper(channel=channel, store=where, member_key=member)
+    return promotions.Shopper(
+        channel=channel,
+        store=where,
+        member_key=profile.member_id,
+        member_id=profile.member_id,
+        tier=profile.tier,
+        tier_discount_bp=profile.discount_bp,
+        free_delivery=profile.free_delivery,
+    )
+
+
+def _base(
+    uow: UnitOfWork,
+    shopper: promotions.Shopper,
+    store: LocationOut | None,
+    skus: list[Sku],
+    lines: list[OrderLineIn],
+) -> list[promotions.Line]:
+    """Each line at the price service's price for the channel, store and member tier."""
+    query = PriceQuery(
+        at=utcnow(),
+        channel=shopper.channel,
+        store_id=store.id if store else None,
+        member_tier=shopper.tier,
+    )
+    prices = pricing.resolve_many(uow, [s.id for s in skus], query)
     out = []
-    for i, (sku, line) in enumerate(zip(skus, cmd.lines, strict=True)):
+    for i, (sku, line) in enumerate(zip(skus, lines, strict=True)):
         price = prices[sku.id]
         if price is None:
             raise ValidationFailed(f"lines[{i}].sku", f"{sku.code} has no price")
-        gross = price.amount * line.qty
-        out.append(
-            SalesOrderLine(
-                line_no=i + 1,
-                sku_id=sku.id,
-                sku_code=sku.code,
-                name=sku.name,
-                qty=line.qty,
-                unit_price=price.amount,
-                gross=gross,
-                discount=0,
-                net=gross,
-                tax_rate_bp=rates[sku.id],
-                tax=model.tax_included(gross, rates[sku.id]),
-            )
-        )
+        out.append(promotions.Line(sku.id, sku.code, price.amount, line.qty))
     return out
+
+
+def _priced(
+    uow: UnitOfWork, base: list[promotions.Line], skus: list[Sku], deal: promotions.Deal
+) -> list[SalesOrderLine]:
+    """The order lines of a priced cart: each line's discount is its share of every
+    promotion that gave one (分摊), so line nets sum to the total; VAT on the net."""
+    rates = tax_rates(uow, [s.id for s in skus])
+    return [
+        SalesOrderLine(
+            line_no=i + 1,
+            sku_id=sku.id,
+            sku_code=sku.code,
+            name=sku.name,
+            qty=line.qty,
+            unit_price=line.unit_price,
+            gross=priced.gross,
+            discount=priced.discount,
+            net=priced.net,
+            tax_rate_bp=rates[sku.id],
+            tax=model.tax_included(priced.net, rates[sku.id]),
+        )
+        for i, (sku, line, priced) in enumerate(zip(skus, base, deal.pricing.lines, strict=True))
+    ]
+
+
+def _gift_lines(uow: UnitOfWork, deal: promotions.Deal, after: int) -> list[SalesOrderLine]:
+    """赠品: the gifts the cart earned, as lines at no charge after the bought ones."""
+    found = catalog.skus_by_code(uow, [g.sku_id for g in deal.pricing.gifts])
+    return [
+        SalesOrderLine(
+            line_no=after + i + 1,
+            sku_id=found[g.sku_id].id,
+            sku_code=g.sku_id,
+            name=f"赠品 gift: {found[g.sku_id].name}",
+            qty=g.qty,
+            unit_price=0,
+            gross=0,
+            discount=0,
+            net=0,
+            tax_rate_bp=0,
+            tax=0,
+        )
+        for i, g in enumerate(deal.pricing.gifts)
+    ]
+
+
+def _wanted(lines: list[SalesOrderLine]) -> dict[str, int]:
+    wanted = Counter[str]()
+    for line in lines:
+        wanted[line.sku_id] += line.qty
+    return dict(wanted)
+
+
+def quote(uow: UnitOfWork, cmd: QuoteIn) -> tuple[list[promotions.Line], promotions.Deal]:
+    """算价: the cart as checkout would price it now, with the promotions applied and why
+    the others were not; nothing is taken or recorded."""
+    org.require_entry(uow, "channel", cmd.channel, "channel")
+    store = None
+    if cmd.store is not None:
+        _unit, loc = inventory.resolve_location(uow, cmd.store, "store")
+        store = inventory.get_location(uow, loc.id)
+    skus = _sellable(uow, cmd.channel, cmd.lines, store)
+    shopper = shopper_for(uow, cmd.channel, store, cmd.member)
+    base = _base(uow, shopper, store, skus, cmd.lines)
+    return base, promotions.quote(uow, shopper, base, cmd.coupons, cmd.delivery_fee)
+
+
+def quote_view(base: list[promotions.Line], deal: promotions.Deal) -> QuoteOut:
+    """The quote as the shopper reads it: promotions by code, lines by number."""
+    p, names = deal.pricing, {x.promotion_id: x.name for x in deal.offer.engine}
+    codes = {pid: row.code for pid, row in deal.offer.rows.items()}
+    return QuoteOut(
+        lines=[
+            QuoteLineOut(
+                line=i + 1,
+                sku=x.sku_code,
+                qty=x.qty,
+                unit_price=x.unit_price,
+                gross=y.gross,
+                discount=y.discount,
+                net=y.net,
+            )
+            for i, (x, y) in enumerate(zip(base, p.lines, strict=True))
+        ],
+        applied=[
+            AppliedOut(
+                promotion=codes.get(a.promotion_id, a.promotion_id),
+                name=names[a.promotion_id],
+                amount=a.amount,
+                lines=[{"line": int(line), "amount": n} for line, n in a.lines],
+                on_delivery=a.on_delivery,
+                coupon=a.promotion_id.split(":", 1)[1]
+                if a.promotion_id in deal.offer.coupons
+                else None,
+            )
+            for a in p.applied
+        ],
+        not_applied=[
+            NotAppliedOut(
+                promotion=codes.get(n.promotion_id, n.promotion_id),
+                reason=n.reason.value,
+                detail=n.detail,
+            )
+            for n in p.not_applied
+            if n.reason is not Reason.not_in_scope  # only those about this cart
+        ],
+        gifts=[
+            GiftOut(promotion=codes.get(g.promotion_id, g.promotion_id), sku=g.sku_id, qty=g.qty)
+            for g in p.gifts
+        ],
+        gross=p.gross,
+        discount=p.discount,
+        delivery_fee=p.delivery_fee,
+        delivery_discount=p.delivery_discount,
+        payable=p.payable,
+        exact=p.exact,
+    )
 
 
 # --- VAT (增值税) and invoices (发票) -----------------------------------------------------
@@ -394,11 +554,13 @@ def _allocations(uow: UnitOfWork, order_ids: list[str]) -> list[tuple[OrderAlloc
 
 @dataclass
 class Details:
-    """An order's lines, allocations (with SKU and location codes) and what it owes."""
+    """An order's lines, allocations (with SKU and location codes), what it owes, and
+    the promotions it used."""
 
     lines: list[SalesOrderLine] = field(default_factory=list)
     allocations: list[tuple[OrderAllocation, str, str]] = field(default_factory=list)
     owed: list[tuple[str, int]] = field(default_factory=list)  # (SKU code, units)
+    promotions: list[promotions.Used] = field(default_factory=list)
 
 
 def details(uow: UnitOfWork, order_ids: list[str]) -> dict[str, Details]:
@@ -417,6 +579,8 @@ def details(uow: UnitOfWork, order_ids: list[str]) -> dict[str, Details]:
         .order_by(Sku.code)
     ):
         out[order_id].owed.append((code, int(n)))
+    for used in promotions.used_by(uow, order_ids):
+        out[used.order_id].promotions.append(used)
     return out
 
 
@@ -454,6 +618,34 @@ def timeline(uow: UnitOfWork, order_id: str) -> list[OutboxEvent]:
     return list(uow.session.scalars(query).all())
 
 
+def of_member(uow: UnitOfWork, member_id: str, limit: int) -> list[SalesOrder]:
+    """A member's orders, newest first (会员360)."""
+    query = select(SalesOrder).where(SalesOrder.member_id == member_id)
+    return list(uow.session.scalars(query.order_by(SalesOrder.id.desc()).limit(limit)).all())
+
+
+def reassign_member(uow: UnitOfWork, source_id: str, target_id: str) -> int:
+    """账号融合: the merged member's orders become the surviving member's; how many."""
+    done = uow.session.execute(
+        update(SalesOrder)
+        .where(SalesOrder.member_id == source_id)
+        .values(member_id=target_id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(done.rowcount)  # type: ignore[attr-defined]
+
+
+def anonymise_member(uow: UnitOfWork, member_id: str) -> None:
+    """被遗忘权: a forgotten member's orders keep their money and the member id, not the
+    phone number or e-mail they were placed with."""
+    uow.session.execute(
+        update(SalesOrder)
+        .where(SalesOrder.member_id == member_id)
+        .values(member=member_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
 # --- payment (支付) ----------------------------------------------------------------------
 
 
@@ -476,8 +668,18 @@ def pay(uow: UnitOfWork, order_id: str, cmd: PaymentIn) -> Payment:
         raise ValidationFailed("amount", f"only {due} is still due")
     details = {"tendered": cmd.tendered, "card_number": cmd.card_number}
     payment = payments.take(uow, order.id, cmd.provider, amount, details, capture=cmd.capture)
+    if payment.provider == POINTS:
+        members.pay_with_points(uow, order, payment)
     _settle(uow, order)
     return payment
+
+
+def refund_tender(uow: UnitOfWork, payment: Payment, amount: int, reason: str) -> None:
+    """Money back to the tender it came from; refunded to points, the points go back to
+    the member's ledger (积分退回) in the same transaction."""
+    payments.refund(uow, payment, amount, reason)
+    if payment.provider == POINTS:
+        members.refund_points(uow, payment)
 
 
 def pay_with_credit(uow: UnitOfWork, order: SalesOrder, amount: int, return_number: str) -> None:
@@ -497,7 +699,9 @@ def _committed(uow: UnitOfWork, order_id: str) -> int:
 
 
 def _settle(uow: UnitOfWork, order: SalesOrder) -> None:
-    order.paid = sum(p.captured - p.refunded for p in payments.of_order(uow, order.id))
+    """Paid in full: stock confirmed, points earned (积分获取), parcels made."""
+    taken = payments.of_order(uow, order.id)
+    order.paid = sum(p.captured - p.refunded for p in taken)
     if order.status == model.OrderStatus.pending_payment and order.paid >= order.total:
         order.status = model.OrderStatus.paid.value
         if order.reservation_id:
@@ -507,6 +711,8 @@ def _settle(uow: UnitOfWork, order: SalesOrder) -> None:
             {"id": order.id, "number": order.number, "paid": order.paid},
             subject=order.id,
         )
+        in_points = sum(p.captured - p.refunded for p in taken if p.provider == POINTS)
+        members.earn_for_order(uow, order, lines_of(uow, order.id), in_points)
         allocations = [a for a, _sku, _loc in allocations_of(uow, order.id)]
         _split(uow, order, allocations, order.reservation_id)
         if open_backorders(uow, order.id):
@@ -800,13 +1006,15 @@ def cancel(uow: UnitOfWork, order_id: str, reason: str) -> SalesOrder:
         if payment.status == PaymentStatus.authorised:
             payments.void(uow, payment)
         elif payment.captured > payment.refunded:
-            payments.refund(uow, payment, payment.captured - payment.refunded, reason)
+            refund_tender(uow, payment, payment.captured - payment.refunded, reason)
+    members.reverse_for_refund(uow, order.id, None, order.id)
     _close(uow, order, reason)
     _settle(uow, order)
     return order
 
 
 def _close(uow: UnitOfWork, order: SalesOrder, reason: str) -> None:
+    promotions.release(uow, order.id)
     if order.reservation_id:
         hold = uow.session.get(Reservation, order.reservation_id)
         if hold is not None and hold.status in stock_model.OPEN:
@@ -841,3 +1049,61 @@ def _cancel_if_unpaid(uow: UnitOfWork, order_id: str) -> None:
     order = locked(uow, order_id)
     if order.status == model.OrderStatus.pending_payment:
         _close(uow, order, "unpaid")
+
+
+# --- sales figures, for the marketing centre's effect evaluation --------------------------
+
+
+@dataclass(frozen=True)
+class Sale:
+    order_id: str
+    member_key: str | None  # the member id, else the reference given
+    total: int
+    units: int
+    placed_at: datetime
+
+
+def _sales(uow: UnitOfWork, *where: Any) -> list[Sale]:
+    units = (
+        select(func.coalesce(func.sum(SalesOrderLine.qty), 0))
+        .where(SalesOrderLine.order_id == SalesOrder.id)
+        .scalar_subquery()
+    )
+    rows = uow.session.execute(
+        select(
+            SalesOrder.id,
+            func.coalesce(SalesOrder.member_id, SalesOrder.member),
+            SalesOrder.total,
+            units,
+            SalesOrder.created_at,
+        ).where(SalesOrder.status != model.OrderStatus.cancelled.value, *where)
+    )
+    return [Sale(*row) for row in rows]
+
+
+def sales_of(uow: UnitOfWork, order_ids: list[str]) -> list[Sale]:
+    """The orders named, unless cancelled."""
+    return _sales(uow, SalesOrder.id.in_(order_ids))
+
+
+def sales_between(
+    uow: UnitOfWork, start: datetime, end: datetime, channels: list[str], store_ids: list[str]
+) -> list[Sale]:
+    """Orders placed in [start, end) on the channels and in the stores (empty: all)."""
+    where = [SalesOrder.created_at >= start, SalesOrder.created_at < end]
+    if channels:
+        where.append(SalesOrder.channel.in_(channels))
+    if store_ids:
+        where.append(SalesOrder.store_id.in_(store_ids))
+    return _sales(uow, *where)
+
+
+def first_orders(uow: UnitOfWork, member_keys: list[str]) -> dict[str, str]:
+    """Each member's first order that was not cancelled (ids sort by time)."""
+    key = func.coalesce(SalesOrder.member_id, SalesOrder.member)
+    rows = uow.session.execute(
+        select(key, func.min(SalesOrder.id))
+        .where(key.in_(member_keys), SalesOrder.status != model.OrderStatus.cancelled.value)
+        .group_by(key)
+    )
+    return {str(k): str(v) for k, v in rows}

@@ -36,6 +36,11 @@ PERMISSIONS: dict[str, str] = {
     "stock:reserve": "Reserve stock, confirm and release one's own reservations",
     "order:read": "See orders and their timelines",
     "order:write": "Place, pay and cancel orders",
+    "member:read": "See members, their points, tiers and customer-service tickets",
+    "member:write": "Register, change, merge and forget members; tiers and points policy",
+    "ticket:write": "Open customer-service tickets, add notes and move them along",
+    "promotion:read": "See promotions, coupons and their effect",
+    "promotion:write": "Create and end promotions; create and issue coupons",
 }
 
 # Built-in roles made for every new tenant; tenants may add their own.
@@ -60,6 +65,10 @@ BUILTIN_ROLES: dict[str, tuple[str, frozenset[str]]] = {
                 "stock:reserve",
                 "order:read",
                 "order:write",
+                "promotion:read",
+                "member:read",
+                "member:write",
+                "ticket:write",
             }
         ),
     ),
@@ -178,6 +187,7 @@ DEFAULT_RULES: dict[str, CodingRule] = {
     "adjustment": CodingRule("adjustment", "ADJ"),
     "sku": CodingRule("sku", "SKU", date_format="", width=8, reset=Reset.never),
     "member": CodingRule("member", "M", date_format="", width=10, reset=Reset.never),
+    "ticket": CodingRule("ticket", "CS"),
 }
 
 

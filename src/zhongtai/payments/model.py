@@ -126,7 +126,30 @@ class ExchangeCredit:
         return Answer(True, _reference("xcr"))
 
 
-PROVIDERS: dict[str, Provider] = {p.name: p for p in (Cash(), TestCard())}  # callers' tenders
+class Points:
+    """积分抵现: the member's points as a tender. The points ledger is the member centre's:
+    the order centre spends the points when this tender is taken and gives them back when
+    money is refunded to it, in the same transaction (members.service.pay_with_points,
+    refund_points); the provider itself only approves."""
+
+    name = "points"
+
+    def authorise(self, amount: int, details: dict[str, Any]) -> Answer:
+        return Answer(True, _reference("pts"))
+
+    def capture(self, reference: str, amount: int) -> Answer:
+        return Answer(True, reference)
+
+    def void(self, reference: str) -> Answer:
+        return Answer(True, reference)
+
+    def refund(self, reference: str, amount: int) -> Answer:
+        return Answer(True, _reference("ptsr"))
+
+
+POINTS = Points.name
+# Callers' tenders:
+PROVIDERS: dict[str, Provider] = {p.name: p for p in (Cash(), TestCard(), Points())}
 INTERNAL: dict[str, Provider] = {p.name: p for p in (ExchangeCredit(),)}
 
 

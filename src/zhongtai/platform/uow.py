@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from zhongtai.platform import outbox
 from zhongtai.platform.db import Database
-from zhongtai.platform.errors import NotFound
+from zhongtai.platform.errors import NotFound, ProblemError
 from zhongtai.platform.security import Principal
 from zhongtai.platform.tenancy import scope_session
 
@@ -99,3 +100,20 @@ class UnitOfWork:
 
     def commit(self) -> None:
         self.session.commit()
+
+
+def for_each(db: Database, due: Select[str, str], work: Callable[[UnitOfWork, str], Any]) -> int:
+    """A relay job's pass: the (row id, tenant id) pairs `due` across tenants, then `work`
+    on each in a transaction of its own; one refused (raced, or moved on meanwhile) is
+    left for the next pass."""
+    with db.session(write=False) as session:
+        scope_session(session, None)
+        rows = session.execute(due).all()
+    for row_id, tenant_id in rows:
+        with UnitOfWork(db, tenant_id) as uow:
+            try:
+                work(uow, row_id)
+            except ProblemError:
+                continue
+            uow.commit()
+    return len(rows)

@@ -1,0 +1,222 @@
+"""The promotion engine's search at sizes brute force cannot reach, and the greedy
+baseline: on medium carts (25 to 45 promotions, typically 20 to 40 of them worth
+something) the engine's answer equals an independent exact search (the first engine's
+include/exclude enumeration with its stand-alone bound and no limit, on the brute
+force's own rules and worth), and so does the decomposed search alone whenever it proves
+its answer; what it cannot prove (an optimistic delivery, a big order-level unit deal)
+goes to the two-level search; greedy is always legal and never beats the exact answer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.unit.test_promotion_model import (
+    CART,
+    KITCHEN,
+    benefits,
+    brute_total,
+    carts,
+    covers,
+    promo,
+    promotions,
+)
+from zhongtai.promotions import model
+from zhongtai.promotions.model import CartLine, Group, Kind, Promotion, Scope, price_cart
+
+SKUS = tuple(f"sku{i}" for i in range(10))
+CATS = ("drinks", "kitchen", "garden")
+BRANDS = ("b1", "b2", "b3")
+GROUPS = (Group.item, Group.order, Group.delivery)
+
+Ranked = tuple[int, int, int, tuple[str, ...]]  # -total, -priority sum, count, ids
+
+
+def reference_best(lines: list[CartLine], promos: list[Promotion], fee: int) -> Ranked:
+    """Exact by include/exclude over the promotions worth something alone (item, then
+    order, then delivery), cutting a branch only when what it holds plus every remaining
+    stand-alone worth cannot reach the best total (ties are explored, as priority and
+    ids may decide); exclusive ones alone."""
+    alone = {p.promotion_id: brute_total(lines, [p], fee) for p in promos}
+    found = [p for p in promos if p.kind is not Kind.gift and alone[p.promotion_id]]
+    worth = {p.promotion_id: alone[p.promotion_id][0] for p in found}  # type: ignore[index]
+    shared = sorted((p for p in found if not p.exclusive), key=lambda p: GROUPS.index(p.group))
+    best: list[Ranked] = [(0, 0, 0, ())]
+
+    def consider(combo: Sequence[Promotion]) -> None:
+        got = brute_total(lines, combo, fee)
+        if got is not None:
+            ids = tuple(sorted(p.promotion_id for p in combo))
+            best[0] = min(best[0], (-got[0], -sum(p.priority for p in combo), len(combo), ids))
+
+    def scoped(p: Promotion) -> set[int]:
+        if p.group is Group.delivery:
+            return {-1}
+        return {i for i, x in enumerate(lines) if covers(p, x)}
+
+    def search(k: int, combo: list[Promotion], cap: int, used: dict[Group, set[int]]) -> None:
+        if cap + sum(worth[p.promotion_id] for p in shared[k:]) < -best[0][0]:
+            return
+        if k == len(shared):
+            consider(combo)
+            return
+        p, mine = shared[k], scoped(shared[k])
+        if not mine & used[p.group]:
+            used[p.group] |= mine
+            search(k + 1, [*combo, p], cap + worth[p.promotion_id], used)
+            used[p.group] -= mine
+        search(k + 1, combo, cap, used)
+
+    search(0, [], 0, {g: set() for g in GROUPS})
+    for p in found:
+        if p.exclusive:
+            consider([p])
+    return best[0]
+
+
+@st.composite
+def medium_carts(draw: st.DrawFn) -> list[CartLine]:
+    skus = draw(st.lists(st.sampled_from(SKUS), min_size=6, max_size=9, unique=True))
+    return [
+        CartLine(
+            f"L{i}",
+            sku,
+            draw(st.sampled_from(CATS)),
+            draw(st.sampled_from(BRANDS)),
+            draw(st.integers(1, 120)) * 1_00 + draw(st.sampled_from([0, 50, 90])),
+            draw(st.sampled_from([1, 1, 2, 3])),
+        )
+        for i, sku in enumerate(skus)
+    ]
+
+
+@st.composite
+def medium_scopes(draw: st.DrawFn) -> Scope:
+    """Whole store, a category, a brand or a few SKUs: scopes that overlap, as real ones."""
+    pick = draw(st.integers(0, 3))
+    if pick == 0:
+        return Scope(exclude_brands=frozenset(draw(st.lists(st.sampled_from(BRANDS), max_size=1))))
+    if pick == 1:
+        return Scope(categories=frozenset({draw(st.sampled_from(CATS))}))
+    if pick == 2:
+        return Scope(brands=frozenset({draw(st.sampled_from(BRANDS))}))
+    return Scope(skus=frozenset(draw(st.lists(st.sampled_from(SKUS), min_size=1, max_size=3))))
+
+
+@st.composite
+def medium_promotions(draw: st.DrawFn) -> list[Promotion]:
+    out = []
+    for i in range(draw(st.integers(25, 45))):
+        kind = draw(st.sampled_from(list(Kind)))
+        group = model.LEVEL.get(kind) or draw(st.sampled_from([Group.item, Group.order]))
+        out.append(
+            Promotion(
+                f"P{i:02d}",
+                f"promotion {i}",
+                kind,
+                group,
+                scope=draw(medium_scopes()),
+                exclusive=kind is not Kind.gift and draw(st.integers(0, 15)) == 0,
+                priority=draw(st.integers(0, 1)),
+                **benefits(kind, draw),
+            )
+        )
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(medium_carts(), medium_promotions(), st.sampled_from([0, 8_00]))
+def test_medium_carts_match_an_independent_exact_search(
+    lines: list[CartLine], promos: list[Promotion], fee: int
+) -> None:
+    p = price_cart(lines, promos, delivery_fee=fee)
+    assert p.exact
+    chosen = [q for q in promos if q.promotion_id in {a.promotion_id for a in p.applied}]
+    key = (-p.discount, -sum(q.priority for q in chosen), len(chosen))
+    assert (*key, tuple(sorted(q.promotion_id for q in chosen))) == reference_best(
+        lines, promos, fee
+    )
+
+
+def test_greedy_takes_the_largest_first() -> None:
+    """The docstring example of `test_exact_beats_greedy`: greedy keeps the 30.00."""
+    drinks = Scope(categories=frozenset({"drinks"}))
+    promos = [
+        promo("A", Kind.amount_off, amount=30_00),
+        promo("B", Kind.amount_off, amount=25_00, scope=KITCHEN),
+        promo("C", Kind.amount_off, amount=20_00, scope=drinks),
+    ]
+    chosen, exact, unproven = model.greedy_combination(CART, promos)
+    assert [p.promotion_id for p in chosen] == ["A"] and not exact and not unproven
+    p = price_cart(CART, promos, method="greedy")
+    assert p.discount == 30_00 and not p.exact
+    assert price_cart(CART, promos).discount == 45_00
+
+
+@settings(max_examples=300, deadline=None)
+@given(carts(), promotions(), st.sampled_from([0, 8_00]))
+def test_greedy_is_legal_and_never_beats_the_exact_answer(
+    lines: list[CartLine], promos: list[Promotion], fee: int
+) -> None:
+    greedy = price_cart(lines, promos, delivery_fee=fee, method="greedy")
+    chosen = [q for q in promos if q.promotion_id in {a.promotion_id for a in greedy.applied}]
+    got: Any = brute_total(lines, chosen, fee)
+    assert got is not None and got[0] == greedy.discount
+    assert price_cart(lines, promos, delivery_fee=fee).discount >= greedy.discount
+
+
+def split_answer(lines: list[CartLine], promos: list[Promotion], fee: int) -> Ranked | None:
+    """The decomposed search alone (seeded with nothing): its ranked answer if it proves
+    it, None if it gives up or cannot confirm an optimistic delivery."""
+    cart = model._Cart(lines, promos, fee)
+    search = model._Search(cart, 10**7)
+    for c in search.exclusives:
+        if c.key > search.best:
+            search.best, search.best_set = c.key, [c.p]
+    try:
+        if not model._Split(search).solve():
+            return None
+    except model._GiveUp:
+        return None
+    chosen = search.best_set
+    got: Any = brute_total(lines, chosen, fee)
+    assert got is not None
+    ids = tuple(sorted(p.promotion_id for p in chosen))
+    return (-got[0], -sum(p.priority for p in chosen), len(chosen), ids)
+
+
+@settings(max_examples=60, deadline=None)
+@given(medium_carts(), medium_promotions(), st.sampled_from([0, 8_00]))
+def test_the_decomposed_search_when_it_proves_matches_the_independent_one(
+    lines: list[CartLine], promos: list[Promotion], fee: int
+) -> None:
+    got = split_answer(lines, promos, fee)
+    if got is not None:
+        assert got == reference_best(lines, promos, fee)
+
+
+def test_an_optimistic_delivery_it_cannot_confirm_hands_over_to_the_full_search() -> None:
+    """包邮 on L0 from 95.00 is reached on gross prices, not after the 20.00 off L0 that
+    wins: the decomposed search counts it optimistically, its pricing says otherwise, so
+    it proves nothing and the two-level search settles the cart."""
+    lines = [CartLine(f"L{i}", f"s{i}", "c", "b", 100_00, 1) for i in range(5)]
+    first = Scope(skus=frozenset({"s0"}))
+    promos = [
+        promo("A", Kind.amount_off, amount=20_00, scope=first),
+        promo("D", Kind.free_delivery, Group.delivery, min_spend=95_00, scope=first),
+    ]
+    assert split_answer(lines, promos, 8_00) is None
+    p = price_cart(lines, promos, delivery_fee=8_00)
+    assert p.exact and [a.promotion_id for a in p.applied] == ["A"] and p.discount == 20_00
+
+
+def test_big_unit_deals_at_order_level_are_left_to_the_full_search() -> None:
+    """A whole-cart 第二件半价 at order level is no function of the scoped total alone."""
+    lines = [CartLine(f"L{i}", f"s{i}", "c", "b", 10_00 * (i + 1), 1) for i in range(5)]
+    promos = [promo("N", Kind.nth_item, Group.order, nth=2, off_bp=5_000)]
+    assert split_answer(lines, promos, 0) is None
+    p = price_cart(lines, promos)
+    assert p.exact and p.discount == (10_00 + 20_00) // 2
