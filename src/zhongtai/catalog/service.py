@@ -188,6 +188,36 @@ def category_paths(uow: UnitOfWork, sku_ids: Iterable[str]) -> dict[str, str]:
     return {sku_id: path for sku_id, path in uow.session.execute(query)}
 
 
+def sku_facets(
+    uow: UnitOfWork, sku_ids: Iterable[str]
+) -> dict[str, tuple[str, frozenset[str], str]]:
+    """For other capabilities: each SKU's category code, the codes of that category and
+    all above it (a rule on 食品 covers 零食 below it), and its brand code ("" if none)."""
+    rows = uow.session.execute(
+        select(Sku.id, Category.code, Category.path, Brand.code)
+        .join(Product, Product.id == Sku.product_id)
+        .join(Category, Category.id == Product.category_id)
+        .outerjoin(Brand, Brand.id == Product.brand_id)
+        .where(Sku.id.in_(list(sku_ids)))
+    ).all()
+    ids = {i for _sku, _code, path, _brand in rows for i in path.split("/") if i}
+    codes = dict(
+        uow.session.execute(select(Category.id, Category.code).where(Category.id.in_(ids))).all()
+    )
+    return {
+        sku: (code, frozenset(codes[i] for i in path.split("/") if i in codes), brand or "")
+        for sku, code, path, brand in rows
+    }
+
+
+def unknown_codes(uow: UnitOfWork, kind: str, codes: Iterable[str]) -> list[str]:
+    """For other capabilities: which of these SKU, category or brand codes do not exist."""
+    column = {"skus": Sku.code, "categories": Category.code, "brands": Brand.code}[kind]
+    wanted = set(codes)
+    found = set(uow.session.scalars(select(column).where(column.in_(wanted)))) if wanted else set()
+    return sorted(wanted - found)
+
+
 def create_brand(uow: UnitOfWork, cmd: BrandIn) -> Brand:
     if _by_code(uow, Brand, cmd.code):
         raise Conflict(f"brand code {cmd.code} already used", field="code")

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from zhongtai.catalog import service as catalog
-from zhongtai.catalog.store import Category, Product, Sku
+from zhongtai.catalog.store import Category, Sku
 from zhongtai.inventory import model as stock_model
 from zhongtai.inventory import service as inventory
 from zhongtai.inventory.schemas import LocationOut
@@ -51,11 +50,10 @@ from zhongtai.payments import service as payments
 from zhongtai.payments.model import POINTS, PaymentStatus
 from zhongtai.payments.store import Payment
 from zhongtai.platform.db import Database
-from zhongtai.platform.errors import Conflict, NotFound, ProblemError, ValidationFailed
+from zhongtai.platform.errors import Conflict, NotFound, ValidationFailed
 from zhongtai.platform.ids import utcnow
 from zhongtai.platform.outbox import OutboxEvent
-from zhongtai.platform.tenancy import scope_session
-from zhongtai.platform.uow import UnitOfWork
+from zhongtai.platform.uow import UnitOfWork, for_each
 from zhongtai.pricing import service as pricing
 from zhongtai.pricing.model import PriceQuery
 from zhongtai.promotions import service as promotions
@@ -365,13 +363,8 @@ def tax_rates(uow: UnitOfWork, sku_ids: list[str]) -> dict[str, int]:
     """Each SKU's VAT rate: its category's, inherited from the nearest ancestor that has
     one, else the standard rate."""
     rates = {r.category_id: r.rate_bp for r in uow.session.scalars(select(TaxRate))}
-    paths = uow.session.execute(
-        select(Sku.id, Category.path)
-        .join(Product, Product.id == Sku.product_id)
-        .join(Category, Category.id == Product.category_id)
-        .where(Sku.id.in_(sku_ids))
-    )
-    return {sku: model.rate_for(path, rates, DEFAULT_TAX_RATE_BP) for sku, path in paths}
+    paths = catalog.category_paths(uow, sku_ids)
+    return {sku: model.rate_for(path, rates, DEFAULT_TAX_RATE_BP) for sku, path in paths.items()}
 
 
 def set_tax_rate(uow: UnitOfWork, cmd: TaxRateIn) -> TaxRate:
@@ -949,24 +942,7 @@ def retry_backorders(db: Database, limit: int = 100) -> int:
         .distinct()
         .limit(limit)
     )
-    return _each(db, due, source_backorders)
-
-
-def _each(db: Database, due: Select[str, str], work: Callable[[UnitOfWork, str], object]) -> int:
-    """A relay job's pass: the (order id, tenant id) rows `due` across tenants, then
-    `work` on each order in a transaction of its own; one refused (raced, or moved on
-    meanwhile) is left for the next pass."""
-    with db.session(write=False) as session:
-        scope_session(session, None)
-        rows = session.execute(due).all()
-    for order_id, tenant_id in rows:
-        with UnitOfWork(db, tenant_id) as uow:
-            try:
-                work(uow, order_id)
-            except ProblemError:
-                continue
-            uow.commit()
-    return len(rows)
+    return for_each(db, due, source_backorders)
 
 
 def payment_of(uow: UnitOfWork, order_id: str, payment_id: str) -> Payment:
@@ -1042,7 +1018,7 @@ def cancel_unpaid(db: Database, limit: int = 200) -> int:
         )
         .limit(limit)
     )
-    return _each(db, due, _cancel_if_unpaid)
+    return for_each(db, due, _cancel_if_unpaid)
 
 
 def _cancel_if_unpaid(uow: UnitOfWork, order_id: str) -> None:

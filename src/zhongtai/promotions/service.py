@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select, update
 
-from zhongtai.catalog.store import Brand, Category, Product, Sku
+from zhongtai.catalog import service as catalog
 from zhongtai.inventory import service as inventory
 from zhongtai.members import service as members
 from zhongtai.org import service as org
@@ -137,25 +137,17 @@ def _field(engine_field: str) -> str:
 
 def _check_refs(uow: UnitOfWork, cmd: PromotionIn) -> None:
     """Every code the promotion names exists: SKUs, categories, brands, channels, stores."""
-    for name, col in (("skus", Sku.code), ("categories", Category.code), ("brands", Brand.code)):
+    for name in ("skus", "categories", "brands"):
         for prefix in ("", "exclude_"):
-            codes = set(getattr(cmd.scope, prefix + name))
-            found = set(uow.session.scalars(select(col).where(col.in_(codes)))) if codes else set()
-            if missing := sorted(codes - found):
+            if missing := catalog.unknown_codes(uow, name, getattr(cmd.scope, prefix + name)):
                 raise ValidationFailed(f"scope.{prefix}{name}", f"unknown {missing[0]}")
-    if cmd.benefit.gift_sku:
-        _sku_ids(uow, [cmd.benefit.gift_sku], "benefit.gift_sku")
+    gift = [cmd.benefit.gift_sku] if cmd.benefit.gift_sku else []
+    if missing := catalog.unknown_codes(uow, "skus", gift):
+        raise ValidationFailed("benefit.gift_sku", f"unknown SKU {missing[0]}")
     for i, channel in enumerate(cmd.channels):
         org.require_entry(uow, "channel", channel, f"channels[{i}]")
     for i, store in enumerate(cmd.stores):
         inventory.resolve_location(uow, store, f"stores[{i}]")
-
-
-def _sku_ids(uow: UnitOfWork, codes: list[str], where: str) -> dict[str, str]:
-    found = dict(uow.session.execute(select(Sku.code, Sku.id).where(Sku.code.in_(codes))).all())
-    if missing := [c for c in codes if c not in found]:
-        raise ValidationFailed(where, f"unknown SKU {missing[0]}")
-    return {str(k): str(v) for k, v in found.items()}
 
 
 def _overlap(a: Sequence[str], b: Sequence[str]) -> bool:
@@ -495,41 +487,25 @@ def quote(
     """The best price of the cart with every promotion on offer to this shopper now, and
     the coupons presented (checked, not yet taken)."""
     now = utcnow()
-    cart = _cart_lines(uow, lines)
-    offer = _offer(uow, shopper, now, codes, cart)
+    cart, widen = _cart_lines(uow, lines)
+    offer = _offer(uow, shopper, now, codes, cart, widen)
     promotions = [p for p in offer.engine if p.promotion_id not in without]
     return Deal(model.price_cart(cart, promotions, fee), offer)
 
 
-def _cart_lines(uow: UnitOfWork, lines: Sequence[Line]) -> list[model.CartLine]:
-    """Engine lines keyed by codes, the category as the leaf code (its ancestors are
-    matched by widening each promotion's categories; see `_widen`)."""
-    info = {
-        sku_id: (cat, brand or "")
-        for sku_id, cat, brand in uow.session.execute(
-            select(Sku.id, Category.path, Brand.code)
-            .join(Product, Product.id == Sku.product_id)
-            .join(Category, Category.id == Product.category_id)
-            .outerjoin(Brand, Brand.id == Product.brand_id)
-            .where(Sku.id.in_([x.sku_id for x in lines]))
-        )
-    }
-    return [
+def _cart_lines(
+    uow: UnitOfWork, lines: Sequence[Line]
+) -> tuple[list[model.CartLine], dict[str, frozenset[str]]]:
+    """Engine lines keyed by codes, and each line category's codes with those above it
+    (the engine matches one category per line: see `_scoped`)."""
+    facets = catalog.sku_facets(uow, [x.sku_id for x in lines])
+    cart = [
         model.CartLine(
-            str(i + 1), x.sku_code, info[x.sku_id][0], info[x.sku_id][1], x.unit_price, x.qty
+            str(i + 1), x.sku_code, facets[x.sku_id][0], facets[x.sku_id][2], x.unit_price, x.qty
         )
         for i, x in enumerate(lines)
     ]
-
-
-def _widen(uow: UnitOfWork, cart: list[model.CartLine]) -> dict[str, frozenset[str]]:
-    """Each cart line's category path -> the codes of it and its ancestors."""
-    paths = {x.category_id for x in cart}
-    ids = {i for p in paths for i in p.split("/") if i}
-    codes = dict(
-        uow.session.execute(select(Category.id, Category.code).where(Category.id.in_(ids))).all()
-    )
-    return {p: frozenset(str(codes[i]) for i in p.split("/") if i in codes) for p in paths}
+    return cart, {code: above for code, above, _brand in facets.values()}
 
 
 def _offer(
@@ -538,6 +514,7 @@ def _offer(
     now: datetime,
     codes: Sequence[str],
     cart: list[model.CartLine],
+    widen: dict[str, frozenset[str]],
 ) -> Offer:
     offer = Offer()
     for row in uow.session.scalars(
@@ -551,7 +528,6 @@ def _offer(
         if any(c == row.id for c in (k.split(":")[0] for k in offer.coupons)):
             raise ValidationFailed(f"coupons[{i}]", "one coupon of a kind per order")
         offer.rows[pid], offer.coupons[pid] = row, source
-    widen = _widen(uow, cart)
     offer.engine = [
         _scoped(engine_promotion(row, pid), cart, widen) for pid, row in offer.rows.items()
     ]
@@ -645,7 +621,7 @@ def _scoped(
     p: model.Promotion, cart: list[model.CartLine], widen: dict[str, frozenset[str]]
 ) -> model.Promotion:
     """A category names its sub-categories too: swap the promotion's category codes for
-    the cart's leaf paths under them, so the engine's exact matching sees the tree."""
+    the cart lines' own categories under them, so the engine's exact match sees the tree."""
     s = p.scope
     if not (s.categories or s.exclude_categories):
         return p
@@ -654,7 +630,7 @@ def _scoped(
         return frozenset(x.category_id for x in cart if widen[x.category_id] & codes)
 
     # A named category with no cart line under it must still match nothing, not become
-    # "every line" (an empty include list): NOWHERE is a path no line has.
+    # "every line" (an empty include list): NOWHERE is a code no category has.
     scope = model.Scope(
         skus=s.skus,
         categories=under(s.categories) or (NOWHERE if s.categories else frozenset()),
