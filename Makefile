@@ -37,6 +37,7 @@ bench: $(VENV)/.installed
 	$(BIN)/zhongtai bench catalog
 	$(BIN)/zhongtai bench inventory
 	$(BIN)/zhongtai bench orders
+	$(BIN)/zhongtai bench promotions
 
 bench-quick: $(VENV)/.installed
 	$(BIN)/zhongtai bench foundation --quick
