@@ -264,6 +264,8 @@ def _priced(
 
 def _gift_lines(uow: UnitOfWork, deal: promotions.Deal, after: int) -> list[SalesOrderLine]:
     """赠品: the gifts the cart earned, as lines at no charge after the bought ones."""
+    if not deal.pricing.gifts:
+        return []
     found = catalog.skus_by_code(uow, [g.sku_id for g in deal.pricing.gifts])
     return [
         SalesOrderLine(
