@@ -12,6 +12,10 @@ from fastapi import FastAPI
 from zhongtai import __version__
 from zhongtai.catalog import api as catalog_api
 from zhongtai.catalog import service as catalog_service
+from zhongtai.data.collector import api as collector_api
+from zhongtai.data.collector import service as collector_service
+from zhongtai.data.oneid import api as oneid_api
+from zhongtai.data.oneid import service as oneid_service
 from zhongtai.inventory import api as inventory_api
 from zhongtai.inventory import service as inventory_service
 from zhongtai.members import api as members_api
@@ -38,6 +42,8 @@ ROUTERS = [
     orders_api.router,
     promotions_api.router,
     members_api.router,
+    collector_api.router,
+    oneid_api.router,
     platform_api.router,
     platform_api.ops,
 ]
@@ -51,6 +57,8 @@ RELAY_JOBS = [
     members_service.expire_due,
     members_service.review_due,
     member_workflows.birthday_coupons,
+    collector_service.ingest,
+    oneid_service.flush_mappings,
 ]
 
 

@@ -1,6 +1,8 @@
 """Every capability's tables, imported so that migrations see one complete metadata."""
 
 from zhongtai.catalog import store as catalog_store
+from zhongtai.data.collector import store as collector_store
+from zhongtai.data.oneid import store as oneid_store
 from zhongtai.inventory import store as inventory_store
 from zhongtai.members import store as members_store
 from zhongtai.orders import store as orders_store
@@ -15,10 +17,12 @@ metadata = Base.metadata
 __all__ = [
     "audit",
     "catalog_store",
+    "collector_store",
     "idempotency",
     "inventory_store",
     "members_store",
     "metadata",
+    "oneid_store",
     "orders_store",
     "org_store",
     "outbox",

@@ -150,6 +150,7 @@ def place(uow: UnitOfWork, cmd: OrderIn) -> SalesOrder:
             "number": number,
             "channel": cmd.channel,
             "member": cmd.member,
+            "member_id": order.member_id,
             "fulfilment_type": kind.value,
             "total": order.total,
             "lines": [{"sku_id": x.sku_id, "qty": x.qty, "net": x.net} for x in lines],

@@ -41,6 +41,9 @@ PERMISSIONS: dict[str, str] = {
     "ticket:write": "Open customer-service tickets, add notes and move them along",
     "promotion:read": "See promotions, coupons and their effect",
     "promotion:write": "Create and end promotions; create and issue coupons",
+    "data:collect": "Send behaviour events to the collector",
+    "data:read": "See events, persons, tags, audiences and analyses",
+    "data:write": "Define tags and audiences; split persons apart",
 }
 
 # Built-in roles made for every new tenant; tenants may add their own.

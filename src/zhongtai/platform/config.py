@@ -21,6 +21,8 @@ class Settings:
     login_lockout_seconds: int = 900
     nats_url: str = ""
     nats_stream: str = "ZHONGTAI"
+    clickhouse_url: str = ""  # empty: embedded chDB in data_dir/chdb
+    clickhouse_database: str = "zhongtai"
     webhook_max_attempts: int = 8
     webhook_backoff_seconds: float = 2.0
     webhook_timeout_seconds: float = 5.0
@@ -62,6 +64,8 @@ def load_settings() -> Settings:
         login_lockout_seconds=int(env.get("ZT_LOGIN_LOCKOUT_SECONDS", "900")),
         nats_url=env.get("ZT_NATS_URL", ""),
         nats_stream=env.get("ZT_NATS_STREAM", "ZHONGTAI"),
+        clickhouse_url=env.get("ZT_CLICKHOUSE_URL", ""),
+        clickhouse_database=env.get("ZT_CLICKHOUSE_DATABASE", "zhongtai"),
         webhook_max_attempts=int(env.get("ZT_WEBHOOK_MAX_ATTEMPTS", "8")),
         relay_lease_seconds=float(env.get("ZT_RELAY_LEASE_SECONDS", "30")),
         webhook_backoff_seconds=float(env.get("ZT_WEBHOOK_BACKOFF_SECONDS", "2")),

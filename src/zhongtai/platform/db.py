@@ -94,6 +94,7 @@ class Database:
 
     def __init__(self, settings: Settings) -> None:
         url = settings.effective_database_url
+        self.settings = settings
         if settings.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             self.engine = _sqlite_engine(url)

@@ -1,0 +1,1 @@
+"""Data middle platform (数据中台): collector, OneID, tags, audiences, analyses."""

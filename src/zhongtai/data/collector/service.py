@@ -1,0 +1,227 @@
+"""Collecting events (数据采集): accept a batch event by event, keep it durably, and move
+it into the warehouse with one ingester."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import Counter as Metric
+from pydantic import BaseModel
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from zhongtai.data import warehouse
+from zhongtai.data.collector import model
+from zhongtai.data.collector.store import EventCounter, InboxEvent
+from zhongtai.data.oneid import service as oneid
+from zhongtai.data.oneid.model import IdKind
+from zhongtai.members import service as members
+from zhongtai.platform import outbox
+from zhongtai.platform.db import Database, dialect_insert
+from zhongtai.platform.ids import new_id, utcnow
+from zhongtai.platform.outbox import Event
+from zhongtai.platform.tenancy import scope_session
+from zhongtai.platform.uow import UnitOfWork
+
+EVENTS = Metric("zt_events_total", "Behaviour events by outcome", ["outcome"])
+INGEST_BATCH = 5000
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Rejection(BaseModel):
+    index: int
+    id: str | None
+    reason: str
+    errors: list[FieldError]
+
+
+class CollectOut(BaseModel):
+    accepted: int
+    rejected: list[Rejection]
+    ids: list[str]
+
+
+def _rejection(index: int, raw: Any, problems: Sequence[model.Problem]) -> Rejection:
+    client_id = raw.get("id") if isinstance(raw, dict) else None
+    return Rejection(
+        index=index,
+        id=client_id if isinstance(client_id, str) else None,
+        reason=problems[0].reason,
+        errors=[
+            FieldError(field=f"events[{index}].{p.field}", message=p.message) for p in problems
+        ],
+    )
+
+
+def collect(uow: UnitOfWork, events: Sequence[Any], now: datetime | None = None) -> CollectOut:
+    """采集: keep every good event of the batch, say why each bad one was refused."""
+    now = now or utcnow()
+    rows: list[dict[str, Any]] = []
+    rejected: list[Rejection] = []
+    for index, raw in enumerate(events):
+        event_id = new_id()
+        checked = model.check(raw, event_id, now)
+        if checked.row is None:
+            rejected.append(_rejection(index, raw, checked.problems))
+            continue
+        links = [[kind.value, value] for kind, value in checked.links]
+        rows.append({"id": event_id, "tenant_id": uow.tenant_id, "row": checked.row})
+        rows[-1].update(links=links, received_at=now)
+    if rows:
+        uow.session.execute(insert(InboxEvent), rows)
+    outcomes = Counter(r.reason for r in rejected)
+    outcomes["accepted"] = len(rows)
+    _count(uow, now.date().isoformat(), outcomes)
+    return CollectOut(accepted=len(rows), rejected=rejected, ids=[r["id"] for r in rows])
+
+
+def _count(uow: UnitOfWork, day: str, outcomes: Counter[str]) -> None:
+    for outcome, n in outcomes.items():
+        if not n:
+            continue
+        EVENTS.labels(outcome).inc(n)
+        stmt = dialect_insert(uow.db.dialect)(EventCounter).values(
+            tenant_id=uow.tenant_id, day=day, outcome=outcome, count=n
+        )
+        uow.session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["tenant_id", "day", "outcome"],
+                set_={"count": EventCounter.count + n},
+            )
+        )
+
+
+class Tally(BaseModel):
+    day: str
+    outcome: str
+    count: int
+
+
+def tallies(uow: UnitOfWork, since: str) -> list[Tally]:
+    """Accepted and rejected events per day and reason, from `since` (a date) on."""
+    query = select(EventCounter).where(EventCounter.day >= since)
+    rows = uow.session.scalars(query.order_by(EventCounter.day, EventCounter.outcome)).all()
+    return [Tally(day=r.day, outcome=r.outcome, count=r.count) for r in rows]
+
+
+# The member centre's identity kinds that OneID knows (a card number identifies nobody
+# outside the member centre).
+_MEMBER_IDENTITIES = {
+    "phone": IdKind.phone,
+    "email": IdKind.email,
+    "wechat_union": IdKind.union_id,
+    "wechat_open": IdKind.open_id,
+}
+
+
+def _member_links(db: Database, tenant_id: str, member_id: str) -> list[list[str]]:
+    """A member's id with the phone, e-mail and WeChat ids the member centre holds."""
+    with UnitOfWork(db, tenant_id, write=False) as uow:
+        held = [(i.kind, i.value) for i in members.identities_of(uow, member_id)]
+    links = [[IdKind.member.value, member_id]]
+    return links + [[_MEMBER_IDENTITIES[k].value, v] for k, v in held if k in _MEMBER_IDENTITIES]
+
+
+@outbox.subscribe("*", "data.collector")
+def keep_business_event(db: Database, event: Event) -> None:
+    """Every business event joins the person's behaviour events in the warehouse; a
+    member's registration and new identities also feed OneID."""
+    row = model.business_row(event.type, event.payload, event.id, event.occurred_at, utcnow())
+    member = row["member_id"]
+    links = [[IdKind.member.value, member]] if member else []
+    if event.type in ("member.registered", "member.identity_added"):
+        links = _member_links(db, event.tenant_id, member)
+
+    def work(session: Session) -> None:
+        session.add(InboxEvent(id=event.id, row=row, links=links))
+
+    outbox.consume_once(db, "data.collector", event, work)
+
+
+def _take_batch(db: Database) -> str | None:
+    """The batch to ingest: one left unfinished by a crash first, else a new one."""
+    with db.session(write=True) as session:
+        scope_session(session, None)
+        left = session.scalar(select(InboxEvent.batch).where(InboxEvent.batch.is_not(None)))
+        if left is not None:
+            return left
+        ids = session.scalars(
+            select(InboxEvent.id)
+            .where(InboxEvent.batch.is_(None))
+            .order_by(InboxEvent.id)
+            .limit(INGEST_BATCH)
+        ).all()
+        if not ids:
+            return None
+        batch = new_id()
+        session.execute(update(InboxEvent).where(InboxEvent.id.in_(ids)).values(batch=batch))
+        session.commit()
+        return batch
+
+
+def ingest(db: Database) -> int:
+    """Relay job (入库): move one batch of inbox events through OneID into the warehouse;
+    returns how many. OneID is idempotent for links it has seen, and the warehouse insert
+    carries the batch id as its token, so a crash anywhere repeats the batch harmlessly."""
+    batch = _take_batch(db)
+    if batch is None:
+        return 0
+    with db.session(write=False) as session:
+        scope_session(session, None)
+        taken = session.scalars(
+            select(InboxEvent).where(InboxEvent.batch == batch).order_by(InboxEvent.id)
+        ).all()
+    by_tenant: dict[str, list[list[tuple[IdKind, str]]]] = defaultdict(list)
+    for e in taken:
+        by_tenant[e.tenant_id].append([(IdKind(k), v) for k, v in e.links])
+    for tenant_id, observations in by_tenant.items():
+        with UnitOfWork(db, tenant_id) as uow:
+            oneid.link(uow, observations, "events")
+            uow.commit()
+    oneid.flush_mappings(db)
+    rows = [{**e.row, "tenant_id": e.tenant_id} for e in taken]
+    warehouse.of(db.settings).insert("events", rows, token=batch)
+    with db.session(write=True) as session:
+        scope_session(session, None)
+        session.execute(delete(InboxEvent).where(InboxEvent.batch == batch))
+        session.commit()
+    return len(rows)
+
+
+class EventOut(BaseModel):
+    event_id: str
+    source: str
+    type: str
+    name: str
+    time: str
+    actor: str
+    member_id: str
+    channel: str
+    store: str
+    sku: str
+    order_id: str
+    amount: int
+    qty: int
+    properties: str
+
+
+def timeline(
+    settings_db: Database, tenant_id: str, actors: Sequence[str], limit: int
+) -> list[EventOut]:
+    """A person's behaviour timeline (行为轨迹), newest first."""
+    wh = warehouse.of(settings_db.settings)
+    rows = wh.rows(
+        f"SELECT event_id, source, type, name, toString(time) AS time, actor, member_id,"
+        f" channel, store, sku, order_id, amount, qty, properties FROM {wh.database}.events"
+        " WHERE tenant_id = {tenant:String} AND actor IN {actors:Array(String)}"
+        " ORDER BY time DESC, event_id DESC LIMIT {limit:UInt32}",
+        {"tenant": tenant_id, "actors": list(actors), "limit": limit},
+    )
+    return [EventOut.model_validate(r) for r in rows]

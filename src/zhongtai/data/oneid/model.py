@@ -1,0 +1,520 @@
+"""Pure identity-resolution rules of OneID (标识中心 / ID-Mapping), without I/O.
+
+Identifiers (member id, phone, e-mail, WeChat ids, device, cookie, MAC) seen together in one
+event are linked; a person (自然人) is what stays connected once the guards against
+over-merging (防误合并) have been applied:
+
+1. junk values ('undefined', '0', '00000000', ...) never become identifiers;
+2. a shared identifier (共享标识: a family iPad, a store's demo phone), linked to more
+   distinct identifiers of one strong kind than the guards allow, bridges nothing;
+3. two member ids never end in one person: a component holding several is split, each
+   identifier going to its nearest member (ties: the older member);
+4. an operator may detach (拆分) an identifier: it bridges nothing from then on.
+
+Nodes are numbered in first-seen order and every id here is such a sequence number: a
+component's or person's id is its oldest identifier's number ("oldest wins"). All the rules
+depend only on the set of links and of blocked identifiers, never on the order events came
+in, except that ties go to the older member.
+
+Edge convention: an observation of n identifiers links every pair (a clique), so the
+distinct-neighbour counts behind the shared guard do not depend on the order within it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from itertools import combinations
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.sparse import csr_array
+from scipy.sparse.csgraph import connected_components
+
+from zhongtai.members.model import IdentityKind, normalise
+
+
+class IdKind(StrEnum):
+    """What an identifier is (标识类型)."""
+
+    member = "member"  # platform member id (会员号)
+    phone = "phone"
+    email = "email"
+    union_id = "union_id"  # WeChat union id: one person across the brand's apps
+    open_id = "open_id"  # WeChat open id: one person in one app
+    device = "device"
+    cookie = "cookie"  # also the web anonymous id
+    mac = "mac"
+
+
+STRONG: frozenset[IdKind] = frozenset({IdKind.member, IdKind.phone, IdKind.email, IdKind.union_id})
+
+Identifier = tuple[IdKind, str]
+IntArray = npt.NDArray[np.int64]
+
+# --- normalisation (标识清洗) -------------------------------------------------------------
+
+_JUNK = frozenset(
+    {"", "undefined", "null", "none", "nil", "nan", "0", "-1", "[object object]", "unknown"}
+)
+_SEPARATORS = re.compile(r"[-:. ]")
+_MAC_SEPARATORS = re.compile(r"[-:.]")
+_MAC = re.compile(r"^[0-9a-f]{12}$")
+# phone and e-mail share the member centre's stored forms; the rest are opaque tokens
+# (1..128 visible ASCII), the member centre's WeChat-id rule, kept as they are
+_RULES = {IdKind.phone: IdentityKind.phone, IdKind.email: IdentityKind.email}
+_TOKEN = IdentityKind.wechat_union
+
+
+def normalize(kind: IdKind, raw: str) -> str | None:
+    """The one stored form of an identifier, or None when the value is junk (a client's
+    placeholder, all one character) or not of its kind's format."""
+    if _is_junk(raw):
+        return None
+    try:
+        value = _mac(raw) if kind is IdKind.mac else normalise(_RULES.get(kind, _TOKEN), raw)
+    except ValueError:
+        return None
+    return None if _is_junk(value) else value
+
+
+def _is_junk(text: str) -> bool:
+    """Placeholders SDKs send when they have nothing, and values of one repeated character
+    ('00000000', '0000-0000'): thousands of people would share them."""
+    text = text.strip()
+    return text.lower() in _JUNK or len(set(_SEPARATORS.sub("", text))) <= 1
+
+
+def _mac(raw: str) -> str:
+    digits = _MAC_SEPARATORS.sub("", raw.strip()).lower()
+    if not _MAC.match(digits):  # all-zero and broadcast (ff:..:ff) are junk: one character
+        raise ValueError("not a MAC address")
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+# --- shared identifiers (共享标识) --------------------------------------------------------
+
+_DEFAULT_LIMITS: Mapping[IdKind, int] = MappingProxyType(
+    {IdKind.member: 1, IdKind.phone: 3, IdKind.email: 3, IdKind.union_id: 3}
+)
+_KINDS = list(IdKind)
+_CODE = {kind: code for code, kind in enumerate(_KINDS)}
+
+
+@dataclass(frozen=True)
+class Guards:
+    """How many distinct identifiers of each strong kind one identifier may be linked to
+    before it counts as shared; kinds not listed are unlimited."""
+
+    limits: Mapping[IdKind, int] = field(default_factory=lambda: _DEFAULT_LIMITS)
+
+    def __post_init__(self) -> None:
+        for kind, limit in self.limits.items():
+            if kind not in STRONG or limit < 0:
+                raise ValueError(f"a limit is a count >= 0 on a strong kind, not {kind}={limit}")
+
+    def limit(self, kind: IdKind) -> int | None:
+        return self.limits.get(kind)
+
+
+def shared_nodes(kinds: Sequence[IdKind], edges: npt.ArrayLike, guards: Guards) -> set[int]:
+    """The nodes linked to more distinct nodes of some strong kind than `guards` allow,
+    from the full edge set; `kinds[node]` is the node's kind."""
+    pairs = _pairs(edges)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    src = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    dst = np.concatenate([pairs[:, 1], pairs[:, 0]])
+    code = np.fromiter((_CODE[kind] for kind in kinds), dtype=np.int64, count=len(kinds))
+    limits = np.array([_limit_code(guards, kind) for kind in _KINDS], dtype=np.int64)
+    counted = limits[code[dst]] >= 0
+    size = max(len(kinds), 1)
+    links = np.unique(src[counted] * size + dst[counted])  # distinct neighbours
+    owner, neighbour_code = links // size, code[links % size]
+    keys, counts = np.unique(owner * len(_KINDS) + neighbour_code, return_counts=True)
+    over = counts > limits[keys % len(_KINDS)]
+    return set((keys[over] // len(_KINDS)).tolist())
+
+
+def _limit_code(guards: Guards, kind: IdKind) -> int:
+    limit = guards.limit(kind)
+    return -1 if limit is None else limit  # -1: not counted
+
+
+def _pairs(edges: npt.ArrayLike) -> IntArray:
+    return np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+
+
+# --- resolution (身份归并) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """For each node given: its component (连通分量) id and its person (自然人) id."""
+
+    component: dict[int, int]
+    person: dict[int, int]
+
+
+def resolve(
+    nodes: Sequence[int],
+    kinds: Mapping[int, IdKind] | Sequence[IdKind],
+    edges: npt.ArrayLike,
+    blocked: set[int],
+) -> Resolution:
+    """Partition `nodes` (global sequence numbers; `kinds[node]` is a node's kind) into
+    components and persons over the `edges` among them, `blocked` (shared or detached)
+    nodes standing alone."""
+    members = [node for node in nodes if kinds[node] is IdKind.member]
+    component, person = resolve_arrays(nodes, members, edges, sorted(blocked))
+    order = list(nodes)
+    return Resolution(
+        dict(zip(order, component.tolist(), strict=True)),
+        dict(zip(order, person.tolist(), strict=True)),
+    )
+
+
+def resolve_arrays(
+    nodes: npt.ArrayLike, members: npt.ArrayLike, edges: npt.ArrayLike, blocked: npt.ArrayLike
+) -> tuple[IntArray, IntArray]:
+    """`resolve` on arrays, for millions of nodes: `nodes` are distinct global sequence
+    numbers, `members` and `blocked` global numbers (those not among `nodes` are ignored),
+    `edges` an (m, 2) array of global numbers (edges leaving `nodes` are ignored; loops and
+    duplicates are harmless). Returns the component and person ids aligned with `nodes`."""
+    seq = np.asarray(nodes, dtype=np.int64).ravel()
+    size = seq.size
+    graph = _adjacency(seq, _pairs(edges), _mask(seq, blocked))
+    count, labels = connected_components(graph, directed=False)
+    component = _group_min(labels, seq, count)
+    person = component.copy()
+    is_member = _mask(seq, members)
+    crowded = np.bincount(labels[is_member], minlength=count)[labels] >= 2  # 2+ member ids
+    if crowded.any():
+        sources = np.flatnonzero(is_member & crowded)
+        owner = _nearest_member(graph.indptr, graph.indices, sources, seq[sources], size)
+        inside = np.flatnonzero(crowded)
+        person[inside] = _group_min(owner[inside], seq[inside], sources.size)
+    return component, person
+
+
+def _local(seq: IntArray, ids: IntArray) -> IntArray:
+    """Position in `seq` of each global id, -1 for ids not among them."""
+    out = np.full(ids.shape, -1, dtype=np.int64)
+    if seq.size == 0:
+        return out
+    top = int(seq.max())
+    if int(seq.min()) >= 0 and top < 4 * seq.size + 1024:  # dense numbering: a lookup table
+        table = np.full(top + 1, -1, dtype=np.int64)
+        table[seq] = np.arange(seq.size)
+        if not np.array_equal(table[seq], np.arange(seq.size)):
+            raise ValueError("nodes must be distinct")
+        inside = (ids >= 0) & (ids <= top)
+        out[inside] = table[ids[inside]]
+        return out
+    order = np.argsort(seq, kind="stable")
+    ranked = seq[order]
+    if np.any(ranked[1:] == ranked[:-1]):
+        raise ValueError("nodes must be distinct")
+    at = np.minimum(np.searchsorted(ranked, ids), seq.size - 1)
+    return np.where(ranked[at] == ids, order[at], out)
+
+
+def _mask(seq: IntArray, ids: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    local = _local(seq, np.asarray(ids, dtype=np.int64).ravel())
+    mask = np.zeros(seq.size, dtype=bool)
+    mask[local[local >= 0]] = True
+    return mask
+
+
+def _adjacency(seq: IntArray, pairs: IntArray, blocked: npt.NDArray[np.bool_]) -> Any:
+    """The symmetric adjacency (CSR) over the edges whose ends are both among the nodes
+    and neither is blocked: a blocked node bridges nothing and stands alone."""
+    local = _local(seq, pairs)
+    local = local[(local >= 0).all(axis=1)]
+    local = local[~(blocked[local[:, 0]] | blocked[local[:, 1]])]
+    rows = np.concatenate([local[:, 0], local[:, 1]])
+    cols = np.concatenate([local[:, 1], local[:, 0]])
+    ones = np.ones(rows.size, dtype=np.float64)  # summed duplicates stay non-zero
+    return csr_array((ones, (rows, cols)), shape=(seq.size, seq.size))
+
+
+def _group_min(groups: IntArray, values: IntArray, count: int) -> IntArray:
+    """For each element, the smallest value in its group: "oldest wins"."""
+    smallest = np.full(count, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(smallest, groups, values)
+    return smallest[groups]
+
+
+def _nearest_member(
+    indptr: IntArray, indices: IntArray, sources: IntArray, source_seq: IntArray, size: int
+) -> IntArray:
+    """Multi-source BFS, one level at a time on arrays: each node reached gets the index
+    (into `sources`) of its nearest member node, ties going to the smallest sequence number.
+    A node at distance d takes the smallest owner among its neighbours at distance d-1: the
+    members at distance d from it are those at distance d-1 from these neighbours."""
+    # Parts stay connected: a node's owner is the owner of a neighbour one step closer to
+    # it, so following such neighbours leads to the owner without leaving the part.
+    unreached = np.iinfo(np.int64).max
+    by_rank = np.argsort(source_seq, kind="stable")  # rank (age) -> index into sources
+    rank = np.empty(sources.size, dtype=np.int64)
+    rank[by_rank] = np.arange(sources.size)
+    owner = np.full(size, unreached, dtype=np.int64)
+    owner[sources] = rank
+    slot = np.empty(size, dtype=np.int64)  # scratch: de-duplicates a level without sorting
+    frontier = sources
+    while frontier.size:
+        starts = indptr[frontier]
+        counts = indptr[frontier + 1] - starts
+        total = int(counts.sum())
+        shift = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+        neighbours = indices[np.arange(total) + shift]
+        claims = np.repeat(owner[frontier], counts)
+        fresh = owner[neighbours] == unreached
+        neighbours, claims = neighbours[fresh], claims[fresh]
+        np.minimum.at(owner, neighbours, claims)
+        places = np.arange(neighbours.size)
+        slot[neighbours] = places  # one of a repeated node's places stays: that one is kept
+        frontier = neighbours[slot[neighbours] == places]
+    reached = owner != unreached
+    out = np.full(size, -1, dtype=np.int64)
+    out[reached] = by_rank[owner[reached]]
+    return out
+
+
+# --- incremental state (增量归并) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one operation did to persons: merges (合并: surviving person, absorbed
+    persons), splits (拆分: old person, new persons), and every already known node whose
+    person changed (new nodes are not listed)."""
+
+    merged: list[tuple[int, list[int]]] = field(default_factory=list)
+    split: list[tuple[int, list[int]]] = field(default_factory=list)
+    moved: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """One identifier as stored: its number, component, person and guard flags."""
+
+    seq: int
+    identifier: Identifier
+    component: int
+    person: int
+    shared: bool = False
+    detached: bool = False
+
+
+class Graph:
+    """The identity graph kept up to date one observation at a time, giving the same
+    persons as `rebuild` of the same observations. It may hold all of a graph (the pure
+    reference) or a restored part of a stored one (what the database-backed service does)."""
+
+    def __init__(self, guards: Guards = Guards(), next_seq: int = 0) -> None:
+        self.guards = guards
+        self._next = next_seq
+        self._index: dict[Identifier, int] = {}
+        self._nodes: dict[int, Identifier] = {}
+        self._neighbours: dict[int, set[int]] = {}
+        self._strong: dict[int, dict[IdKind, int]] = {}  # distinct neighbours per strong kind
+        self._shared: set[int] = set()
+        self._detached: set[int] = set()
+        self._detached_ids: set[Identifier] = set()
+        self._component: dict[int, int] = {}
+        self._person: dict[int, int] = {}
+        self._members: dict[int, set[int]] = {}  # component -> its nodes
+        self._observations: list[tuple[Identifier, ...]] = []
+
+    @classmethod
+    def restore(
+        cls,
+        states: Iterable[NodeState],
+        edges: Iterable[tuple[int, int]],
+        next_seq: int,
+        guards: Guards = Guards(),
+    ) -> Graph:
+        """A part of a stored graph: whole components, every link touching them, and the
+        far ends of those links as stored. Far ends are never observed here (they belong to
+        other components), so their partial neighbour counts never decide anything."""
+        graph = cls(guards, next_seq)
+        for state in states:
+            graph._add(state.seq, state.identifier, state.component, state.person)
+            if state.shared:
+                graph._shared.add(state.seq)
+            if state.detached:
+                graph._detached.add(state.seq)
+                graph._detached_ids.add(state.identifier)
+        for a, b in edges:
+            graph._link(a, b)
+        return graph
+
+    @property
+    def nodes(self) -> dict[int, Identifier]:
+        """Identifiers by sequence number."""
+        return dict(self._nodes)
+
+    @property
+    def edges(self) -> list[tuple[int, int]]:
+        pairs = ((a, b) for a, near in self._neighbours.items() for b in near if a < b)
+        return sorted(pairs)
+
+    @property
+    def observations(self) -> list[tuple[Identifier, ...]]:
+        """Each observation's valid identifiers, normalised, in the order seen."""
+        return list(self._observations)
+
+    @property
+    def blocked(self) -> set[int]:
+        """Shared or detached nodes: each its own person."""
+        return self._shared | self._detached
+
+    @property
+    def next_seq(self) -> int:
+        return self._next
+
+    def state(self, seq: int) -> NodeState:
+        return NodeState(
+            seq,
+            self._nodes[seq],
+            self._component[seq],
+            self._person[seq],
+            seq in self._shared,
+            seq in self._detached,
+        )
+
+    def observe(self, identifiers: Sequence[tuple[IdKind, str]]) -> Change:
+        """Link the identifiers one event carried together."""
+        seen = _clean(identifiers)
+        self._observations.append(seen)
+        known = self._next
+        nodes = [self._register(identifier) for identifier in seen]
+        for a, b in combinations(nodes, 2):
+            self._link(a, b)
+        # Exact: the new edges only join the components touched, and a node turning shared
+        # (one of these) only removes bridges inside its own old component; every other
+        # component keeps its nodes, edges and blocked set, hence its partition.
+        return self._recompute({self._component[node] for node in nodes}, known)
+
+    def detach(self, kind: IdKind, value: str) -> Change:
+        """拆分: the identifier bridges nothing from now on, also if seen again."""
+        text = normalize(kind, value)
+        if text is None:
+            raise ValueError(f"not a {kind} identifier: {value!r}")
+        self._detached_ids.add((kind, text))
+        node = self._index.get((kind, text))
+        if node is None or node in self._detached:
+            return Change()
+        self._detached.add(node)
+        return self._recompute({self._component[node]}, self._next)  # cuts inside it
+
+    def person_of(self, kind: IdKind, value: str) -> int | None:
+        text = normalize(kind, value)
+        node = None if text is None else self._index.get((kind, text))
+        return None if node is None else self._person[node]
+
+    def persons(self) -> dict[int, int]:
+        """Node -> person."""
+        return dict(self._person)
+
+    def components(self) -> dict[int, int]:
+        """Node -> component."""
+        return dict(self._component)
+
+    def _add(self, node: int, identifier: Identifier, component: int, person: int) -> None:
+        self._index[identifier] = node
+        self._nodes[node] = identifier
+        self._neighbours[node] = set()
+        self._strong[node] = {}
+        self._component[node] = component
+        self._person[node] = person
+        self._members.setdefault(component, set()).add(node)
+
+    def _register(self, identifier: Identifier) -> int:
+        node = self._index.get(identifier)
+        if node is not None:
+            return node
+        node = self._next
+        self._next += 1
+        self._add(node, identifier, node, node)
+        if identifier in self._detached_ids:
+            self._detached.add(node)
+        return node
+
+    def _link(self, a: int, b: int) -> None:
+        if b in self._neighbours[a]:
+            return
+        self._neighbours[a].add(b)
+        self._neighbours[b].add(a)
+        self._count(a, self._nodes[b][0])
+        self._count(b, self._nodes[a][0])
+
+    def _count(self, node: int, kind: IdKind) -> None:
+        limit = self.guards.limit(kind)  # only strong kinds have one
+        if limit is None:
+            return
+        self._strong[node][kind] = self._strong[node].get(kind, 0) + 1
+        if self._strong[node][kind] > limit:
+            self._shared.add(node)
+
+    def _recompute(self, components: set[int], known: int) -> Change:
+        """Resolve the nodes of `components` again; nodes numbered from `known` on are new
+        (they had no person before, so their arrival is neither a merge nor a move)."""
+        nodes = sorted(node for component in components for node in self._members.pop(component))
+        inside = set(nodes)
+        edges = [(a, b) for a in nodes for b in self._neighbours[a] if a < b and b in inside]
+        kinds = {node: self._nodes[node][0] for node in nodes}
+        result = resolve(nodes, kinds, edges, self.blocked & inside)
+        before = {node: self._person[node] for node in nodes if node < known}
+        for node in nodes:
+            self._component[node] = result.component[node]
+            self._person[node] = result.person[node]
+            self._members.setdefault(result.component[node], set()).add(node)
+        return _change(before, result.person)
+
+
+def _clean(identifiers: Sequence[tuple[IdKind, str]]) -> tuple[Identifier, ...]:
+    """The valid identifiers, normalised, each once, in the order given."""
+    out: dict[Identifier, None] = {}
+    for kind, raw in identifiers:
+        value = normalize(kind, raw)
+        if value is not None:
+            out.setdefault((kind, value), None)
+    return tuple(out)
+
+
+def _change(before: Mapping[int, int], after: Mapping[int, int]) -> Change:
+    """Merges, splits and moves of the nodes in `before` (node -> old person)."""
+    olds: dict[int, set[int]] = defaultdict(set)
+    news: dict[int, set[int]] = defaultdict(set)
+    for node, old in before.items():
+        olds[after[node]].add(old)
+        news[old].add(after[node])
+    return Change(
+        merged=[(p, sorted(o - {p})) for p, o in sorted(olds.items()) if len(o) > 1],
+        split=[(p, sorted(n)) for p, n in sorted(news.items()) if len(n) > 1],
+        moved={node: after[node] for node, old in sorted(before.items()) if after[node] != old},
+    )
+
+
+def rebuild(
+    observations: Iterable[Sequence[tuple[IdKind, str]]],
+    guards: Guards = Guards(),
+    detached: Iterable[tuple[IdKind, str]] = (),
+) -> dict[Identifier, int]:
+    """From scratch (全量重算): each valid identifier -> its person."""
+    index: dict[Identifier, int] = {}
+    edges: list[tuple[int, int]] = []
+    for observation in observations:
+        nodes = [index.setdefault(identifier, len(index)) for identifier in _clean(observation)]
+        edges.extend(combinations(nodes, 2))
+    kinds = [kind for kind, _ in index]
+    cut = {index[i] for i in _clean(list(detached)) if i in index}
+    blocked = shared_nodes(kinds, edges, guards) | cut
+    result = resolve(range(len(kinds)), kinds, edges, blocked)
+    return {identifier: result.person[node] for identifier, node in index.items()}
