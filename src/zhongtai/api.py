@@ -16,6 +16,8 @@ from zhongtai.data.collector import api as collector_api
 from zhongtai.data.collector import service as collector_service
 from zhongtai.data.oneid import api as oneid_api
 from zhongtai.data.oneid import service as oneid_service
+from zhongtai.data.tags import api as tags_api
+from zhongtai.data.tags import service as tags_service
 from zhongtai.inventory import api as inventory_api
 from zhongtai.inventory import service as inventory_service
 from zhongtai.members import api as members_api
@@ -44,6 +46,7 @@ ROUTERS = [
     members_api.router,
     collector_api.router,
     oneid_api.router,
+    tags_api.router,
     platform_api.router,
     platform_api.ops,
 ]
@@ -59,6 +62,7 @@ RELAY_JOBS = [
     member_workflows.birthday_coupons,
     collector_service.ingest,
     oneid_service.flush_mappings,
+    tags_service.compute_due,
 ]
 
 

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
+from zhongtai import demo_behaviour
 from zhongtai.catalog import importer
 from zhongtai.catalog import service as catalog
 from zhongtai.catalog.model import Pack
@@ -136,6 +137,8 @@ def load(db: Database, tenant: str = DEMO_TENANT, catalog_size: int = 5000) -> s
         _opening_stock(uow, rows)
         _marketing(uow)
         _members(uow)
+        shoppers = 60 if catalog_size >= 1000 else 4  # tests load small tenants often
+        demo_behaviour.load(uow, [r["sku_code"] for r in rows[:200]], shoppers)
         uow.commit()
     return tenant_id
 

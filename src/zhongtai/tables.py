@@ -3,6 +3,7 @@
 from zhongtai.catalog import store as catalog_store
 from zhongtai.data.collector import store as collector_store
 from zhongtai.data.oneid import store as oneid_store
+from zhongtai.data.tags import store as tags_store
 from zhongtai.inventory import store as inventory_store
 from zhongtai.members import store as members_store
 from zhongtai.orders import store as orders_store
@@ -29,5 +30,6 @@ __all__ = [
     "payments_store",
     "pricing_store",
     "promotions_store",
+    "tags_store",
     "webhooks",
 ]

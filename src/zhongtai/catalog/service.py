@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from zhongtai.catalog import barcodes, model
 from zhongtai.catalog.schemas import (
@@ -208,6 +208,21 @@ def sku_facets(
         sku: (code, frozenset(codes[i] for i in path.split("/") if i in codes), brand or "")
         for sku, code, path, brand in rows
     }
+
+
+def skus_under(uow: UnitOfWork, category_codes: Iterable[str]) -> list[tuple[str, str]]:
+    """For other capabilities: the SKUs (id, code) in these categories or any below them."""
+    roots = uow.session.scalars(select(Category.path).where(Category.code.in_(set(category_codes))))
+    below = [Category.path.startswith(path) for path in roots]
+    if not below:
+        return []
+    query = (
+        select(Sku.id, Sku.code)
+        .join(Product, Product.id == Sku.product_id)
+        .join(Category, Category.id == Product.category_id)
+        .where(or_(*below))
+    )
+    return [(sku_id, code) for sku_id, code in uow.session.execute(query)]
 
 
 def unknown_codes(uow: UnitOfWork, kind: str, codes: Iterable[str]) -> list[str]:

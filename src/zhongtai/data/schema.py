@@ -49,7 +49,29 @@ CREATE TABLE IF NOT EXISTS {db}.person_map (
 ORDER BY (tenant_id, actor)
 """
 
-STATEMENTS = ("CREATE DATABASE IF NOT EXISTS {db}", EVENTS, PERSON_MAP)
+# Every person's tag values per day, the long form of the tag centre's bitmaps: the tag
+# queries write here, the bitmaps are read from here, and plain SQL can ask it the same
+# questions as the bitmaps (the benchmark's baseline, the tests' reference).
+PERSON_TAGS = """
+CREATE TABLE IF NOT EXISTS {db}.person_tags (
+    tenant_id LowCardinality(String),
+    tag LowCardinality(String),
+    day Date,
+    value String,
+    person UInt64
+) ENGINE = ReplacingMergeTree
+ORDER BY (tenant_id, tag, day, value, person)
+"""
+
+STATEMENTS = ("CREATE DATABASE IF NOT EXISTS {db}", EVENTS, PERSON_MAP, PERSON_TAGS)
+
+
+def persons_of_actors(database: str) -> str:
+    """Each actor's person now (OneID's latest answer): join events on `actor` to it."""
+    return (
+        f"(SELECT actor, argMax(person, version) AS person FROM {database}.person_map"
+        " WHERE tenant_id = {tenant:String} GROUP BY actor)"
+    )
 
 
 def ensure(warehouse: Warehouse) -> None:

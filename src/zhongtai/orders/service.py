@@ -704,7 +704,13 @@ def _settle(uow: UnitOfWork, order: SalesOrder) -> None:
             inventory.confirm(uow, order.reservation_id)
         uow.emit(
             "order.paid",
-            {"id": order.id, "number": order.number, "paid": order.paid},
+            {
+                "id": order.id,
+                "number": order.number,
+                "paid": order.paid,
+                "member_id": order.member_id,
+                "channel": order.channel,
+            },
             subject=order.id,
         )
         in_points = sum(p.captured - p.refunded for p in taken if p.provider == POINTS)

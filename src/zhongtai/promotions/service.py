@@ -295,6 +295,11 @@ def issue(uow: UnitOfWork, template_id: str, cmd: IssueIn) -> list[Coupon]:
     return coupons
 
 
+def template_exists(uow: UnitOfWork, template_code: str) -> bool:
+    query = select(CouponTemplate.id).where(CouponTemplate.code == template_code)
+    return uow.session.scalar(query) is not None
+
+
 def grant(uow: UnitOfWork, template_code: str, member: str) -> Coupon | None:
     """One coupon of a template (by code) for a member, e.g. a birthday gift; None when
     the template is unknown or its total or per-member limit is reached, and then

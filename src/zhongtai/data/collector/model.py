@@ -289,11 +289,34 @@ def _first_int(payload: dict[str, Any], keys: tuple[str, ...]) -> int:
     return 0
 
 
+def business_rows(
+    type_: str, payload: dict[str, Any], event_id: str, at: datetime, now: datetime
+) -> list[dict[str, Any]]:
+    """A business event from the outbox (order placed, paid, returned; member and points
+    changes) as warehouse rows beside the behaviour events of the same person; an order
+    placed also gives one `order.line` row per line (its SKU, units and net), so tags can
+    ask what was bought."""
+    head = business_row(type_, payload, event_id, at, now)
+    lines = payload.get("lines") if type_ == "order.created" else None
+    return [head] + [
+        {
+            **head,
+            "event_id": f"{event_id}:{i}",
+            "type": "order.line",
+            "sku": str(line.get("sku_id", "")),
+            "qty": int(line.get("qty", 0)),
+            "amount": int(line.get("net", 0)),
+            "properties": "{}",
+        }
+        for i, line in enumerate(lines or [])
+        if isinstance(line, dict)
+    ]
+
+
 def business_row(
     type_: str, payload: dict[str, Any], event_id: str, at: datetime, now: datetime
 ) -> dict[str, Any]:
-    """A business event from the outbox (order placed, paid, returned; member and points
-    changes) as a warehouse row, beside the behaviour events of the same person."""
+    """One business event as a warehouse row."""
     subject = type_.split(".", 1)[0]
     member = payload.get("member_id") or (payload.get("id") if subject == "member" else None)
     order = payload.get("order_id") or (payload.get("id") if subject == "order" else None)

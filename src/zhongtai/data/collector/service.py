@@ -18,6 +18,7 @@ from zhongtai.data.collector import model
 from zhongtai.data.collector.store import EventCounter, InboxEvent
 from zhongtai.data.oneid import service as oneid
 from zhongtai.data.oneid.model import IdKind
+from zhongtai.data.tags import service as tags
 from zhongtai.members import service as members
 from zhongtai.platform import outbox
 from zhongtai.platform.db import Database, dialect_insert
@@ -133,14 +134,15 @@ def _member_links(db: Database, tenant_id: str, member_id: str) -> list[list[str
 def keep_business_event(db: Database, event: Event) -> None:
     """Every business event joins the person's behaviour events in the warehouse; a
     member's registration and new identities also feed OneID."""
-    row = model.business_row(event.type, event.payload, event.id, event.occurred_at, utcnow())
-    member = row["member_id"]
+    rows = model.business_rows(event.type, event.payload, event.id, event.occurred_at, utcnow())
+    member = rows[0]["member_id"]
     links = [[IdKind.member.value, member]] if member else []
     if event.type in ("member.registered", "member.identity_added"):
         links = _member_links(db, event.tenant_id, member)
 
     def work(session: Session) -> None:
-        session.add(InboxEvent(id=event.id, row=row, links=links))
+        session.add(InboxEvent(id=event.id, row=rows[0], links=links))
+        session.add_all(InboxEvent(id=new_id(), row=row, links=[]) for row in rows[1:])
 
     outbox.consume_once(db, "data.collector", event, work)
 
@@ -181,12 +183,17 @@ def ingest(db: Database) -> int:
     by_tenant: dict[str, list[list[tuple[IdKind, str]]]] = defaultdict(list)
     for e in taken:
         by_tenant[e.tenant_id].append([(IdKind(k), v) for k, v in e.links])
+    rows = [{**e.row, "tenant_id": e.tenant_id} for e in taken]
     for tenant_id, observations in by_tenant.items():
+        mine = [r for r in rows if r["tenant_id"] == tenant_id]
         with UnitOfWork(db, tenant_id) as uow:
             oneid.link(uow, observations, "events")
+            for r in mine:  # after the links: a forgotten member's identifiers are erased
+                if r["type"] == "member.forgotten":
+                    oneid.forget(uow.session, r["member_id"])
+            tags.on_events(uow, mine)
             uow.commit()
     oneid.flush_mappings(db)
-    rows = [{**e.row, "tenant_id": e.tenant_id} for e in taken]
     warehouse.of(db.settings).insert("events", rows, token=batch)
     with db.session(write=True) as session:
         scope_session(session, None)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from zhongtai.data.collector import service as collector
 from zhongtai.data.oneid import service
 from zhongtai.data.oneid.model import IdKind
+from zhongtai.platform.errors import ValidationFailed
 from zhongtai.platform.http import Ctx, reader, writer
 
 router = APIRouter(prefix="/v1", tags=["data"])
@@ -24,15 +25,22 @@ class SplitIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500, description="Why: kept in the history")
 
 
-@router.get("/persons", response_model=service.PersonOut)
-def find_person(
-    kind: Annotated[IdKind, Query()],
-    value: Annotated[str, Query(min_length=1, max_length=200)],
+@router.get("/persons", response_model=list[service.PersonOut])
+def find_persons(
+    kind: Annotated[IdKind | None, Query()] = None,
+    value: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ctx: Ctx = Depends(reader("data:read")),
-) -> service.PersonOut:
-    """The person (自然人) an identifier belongs to now."""
+) -> list[service.PersonOut]:
+    """The person (自然人) an identifier (`kind` and `value`) belongs to now, as a list of
+    one (none if OneID has not seen it); without them, the persons seen last."""
+    if (kind is None) != (value is None):
+        raise ValidationFailed("value" if kind else "kind", "give kind and value together")
     with ctx.read() as uow:
-        return service.describe(uow, service.person_of(uow, kind, value))
+        if kind is not None and value is not None:
+            found = service.find_person(uow, kind, value)
+            return [] if found is None else [service.describe(uow, found)]
+        return [service.describe(uow, p) for p in service.latest_persons(uow, limit)]
 
 
 @router.get("/persons/{person}", response_model=service.PersonOut)

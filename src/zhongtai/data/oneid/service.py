@@ -249,16 +249,27 @@ def describe(uow: UnitOfWork, person: int) -> PersonOut:
     )
 
 
-def person_of(uow: UnitOfWork, kind: IdKind, value: str) -> int:
-    """The person an identifier belongs to now."""
+def find_person(uow: UnitOfWork, kind: IdKind, value: str) -> int | None:
+    """The person an identifier belongs to now, if OneID has seen it."""
     k, text = _identifier(kind, value, "value")
     query = select(IdentityNode.person).where(
         IdentityNode.kind == k.value, IdentityNode.value == text
     )
     person = uow.session.scalar(query)
+    return None if person is None else int(person)
+
+
+def person_of(uow: UnitOfWork, kind: IdKind, value: str) -> int:
+    person = find_person(uow, kind, value)
     if person is None:
         raise NotFound(f"no {kind.value} {value} has been seen")
-    return int(person)
+    return person
+
+
+def latest_persons(uow: UnitOfWork, limit: int) -> list[int]:
+    """The persons of the identifiers seen last."""
+    query = select(IdentityNode.person).order_by(IdentityNode.seq.desc()).limit(limit * 4)
+    return list(dict.fromkeys(int(p) for p in uow.session.scalars(query)))[:limit]
 
 
 def actors_of(uow: UnitOfWork, person: int) -> list[str]:
@@ -267,6 +278,35 @@ def actors_of(uow: UnitOfWork, person: int) -> list[str]:
         IdentityNode.person == person, IdentityNode.kind.in_([k.value for k in ACTOR_KINDS])
     )
     return [f"{kind}:{value}" for kind, value in uow.session.execute(query)]
+
+
+def _keyed(actors: Sequence[str]) -> list[tuple[str, str]]:
+    pairs = (a.split(":", 1) for a in actors if ":" in a)
+    return [(kind, value) for kind, value in pairs if kind in {k.value for k in ACTOR_KINDS}]
+
+
+def persons_of_actors(uow: UnitOfWork, actors: Sequence[str]) -> dict[str, int]:
+    """Each actor key's person now, for those OneID has seen."""
+    found: dict[str, int] = {}
+    for part in _chunks(_keyed(actors)):
+        where = tuple_(IdentityNode.kind, IdentityNode.value).in_(part)
+        rows = uow.session.execute(
+            select(IdentityNode.kind, IdentityNode.value, IdentityNode.person).where(where)
+        )
+        found.update((f"{kind}:{value}", int(person)) for kind, value, person in rows)
+    return found
+
+
+def members_of_persons(uow: UnitOfWork, persons: Sequence[int]) -> list[tuple[int, list[str]]]:
+    """Each person with the member ids among its identifiers (none for a visitor)."""
+    held: dict[int, list[str]] = {p: [] for p in persons}
+    for part in _chunks(list(persons)):
+        query = select(IdentityNode.person, IdentityNode.value).where(
+            IdentityNode.person.in_(part), IdentityNode.kind == IdKind.member.value
+        )
+        for person, value in uow.session.execute(query.order_by(IdentityNode.seq)):
+            held[int(person)].append(value)
+    return list(held.items())
 
 
 def rebuilt(uow: UnitOfWork) -> dict[int, int]:
@@ -294,6 +334,33 @@ def persons(uow: UnitOfWork) -> dict[int, int]:
     """Every identifier's person as kept incrementally."""
     rows = uow.session.execute(select(IdentityNode.seq, IdentityNode.person)).all()
     return {int(seq): int(person) for seq, person in rows}
+
+
+# --- the right to be forgotten (被遗忘权) ---------------------------------------------------
+
+PERSONAL = frozenset({IdKind.phone, IdKind.email, IdKind.union_id, IdKind.open_id, IdKind.mac})
+
+
+def forget(session: Session, member_id: str) -> int:
+    """A forgotten member's personal identifiers lose their values everywhere in OneID;
+    the links stay (as numbers), so analyses keep counting the person, anonymously."""
+    query = select(IdentityNode.person).where(
+        IdentityNode.kind == IdKind.member.value, IdentityNode.value == member_id
+    )
+    person = session.scalar(query)
+    if person is None:
+        return 0
+    nodes = session.scalars(
+        select(IdentityNode).where(
+            IdentityNode.person == person, IdentityNode.kind.in_([k.value for k in PERSONAL])
+        )
+    ).all()
+    for node in nodes:
+        node.value = f"forgotten:{node.seq}"
+    session.add(
+        PersonChange(kind="forgotten", person=person, others=[], detail={"erased": len(nodes)})
+    )
+    return len(nodes)
 
 
 # --- telling the warehouse ---------------------------------------------------------------

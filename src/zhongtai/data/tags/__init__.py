@@ -1,0 +1,1 @@
+"""Tag centre (标签中心) and audience selection (标签圈选)."""
