@@ -69,3 +69,19 @@ def test_bench_names_unknown_benchmarks(tmp_path: Path, repo_root: Path) -> None
     )
     assert result.returncode == 2
     assert "foundation" in result.stdout
+
+
+def test_a_purchase_log_is_imported_from_the_command_line(
+    database_url: str, tmp_path: Path, client: TestClient
+) -> None:
+    name = f"cli{uuid.uuid4().hex[:8]}"
+    args = ["tenant", "create", name, "--admin", "boss", "--password", "boss-pass-1"]
+    assert _cli(args, database_url, tmp_path).returncode == 0
+    log = tmp_path / "log.txt"
+    log.write_text(" id date cds value\n 00001 19970101 1 11.77\n 00002 19970112 5 77.00\n")
+    done = _cli(["data", "import", str(log), "--tenant", name], database_url, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert '"purchases": 2' in done.stdout and '"new_members": 2' in done.stdout
+    log.write_text(" id date cds value\n 00001 1997-01-01 1 11.77\n")
+    bad = _cli(["data", "import", str(log), "--tenant", name], database_url, tmp_path)
+    assert bad.returncode == 1 and "line 2" in bad.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import typer
 import uvicorn
@@ -19,6 +20,8 @@ tenant_app = typer.Typer(help="Tenants (retailers) on this platform")
 app.add_typer(tenant_app, name="tenant")
 catalog_app = typer.Typer(help="Bulk import and export of the catalogue")
 app.add_typer(catalog_app, name="catalog")
+data_app = typer.Typer(help="Data platform: import purchase history, the CDNOW demo")
+app.add_typer(data_app, name="data")
 console = Console()
 
 
@@ -122,6 +125,76 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
         workers=workers,
         log_config=None,
     )
+
+
+def _import_log(db: Database, tenant: str, file: Path, source: str) -> Any:
+    from rich.progress import Progress
+
+    from zhongtai.data import importer
+
+    with _tenant_uow(db, tenant) as probe:
+        tenant_id = probe.tenant_id
+    try:
+        with file.open() as lines:
+            purchases = list(importer.read_cdnow(lines))
+    except importer.BadLine as exc:
+        console.print(f"[red]rejected:[/] {exc}")
+        raise typer.Exit(1) from exc
+    with Progress(console=console) as bar:
+        task = bar.add_task("importing", total=None)
+
+        def progress(step: str, done: int, total: int) -> None:
+            bar.update(task, description=step, completed=done, total=total)
+
+        return importer.load(db, tenant_id, purchases, source, progress)
+
+
+@data_app.command("import")
+def data_import(
+    file: Path,
+    tenant: str = typer.Option(..., help="tenant name"),
+    source: str = typer.Option("cdnow", help="the log's name: prefixes cards and order ids"),
+) -> None:
+    """Import a purchase log (CDNOW format: customer, YYYYMMDD, units, value): members by
+    their old customer number, purchases as events for the ingester (zhongtai relay)."""
+    report = _import_log(_db(), tenant, file, source)
+    console.print(report.model_dump_json(indent=2))
+
+
+CDNOW = Path(__file__).resolve().parents[3] / "shared" / "cases" / "sales" / "CDNOW_master.txt"
+
+
+@data_app.command("cdnow-demo")
+def cdnow_demo(
+    file: Path = typer.Option(CDNOW, help="CDNOW_master.txt"),
+    tenant: str = typer.Option("cdnow", help="tenant to create or reuse"),
+) -> None:
+    """CDNOW (1997-98): import it, ingest, compute RFM, lifecycle and BG/NBD tags as of
+    1998-07-01, and print what they say. Run with the server stopped (it owns chDB)."""
+    from datetime import UTC, datetime
+
+    from zhongtai.data.collector import service as collector
+    from zhongtai.data.oneid import service as oneid
+    from zhongtai.demo_behaviour import cdnow_tags
+    from zhongtai.org.service import create_tenant, tenant_id_of
+    from zhongtai.platform.migrate import upgrade
+
+    db = _db()
+    upgrade(db.engine)
+    if tenant_id_of(db, tenant) is None:
+        create_tenant(db, tenant, "admin", "cdnow-pass-2026", "CDNOW (public purchase log)")
+    console.print(_import_log(db, tenant, file, "cdnow").model_dump_json(indent=2))
+    with console.status("ingesting through OneID into the warehouse"):
+        while collector.ingest(db) or oneid.flush_mappings(db):
+            pass
+    until = datetime(1998, 7, 1, tzinfo=UTC)
+    with _tenant_uow(db, tenant) as uow:
+        for out in cdnow_tags(uow, until):
+            values = ", ".join(f"{v.value}: {v.persons}" for v in out.values)
+            console.print(f"[bold]{out.code}[/] ({out.name}) {values}")
+            if out.fitted:
+                console.print(f"  fitted: {out.fitted}")
+        uow.commit()
 
 
 @app.command()

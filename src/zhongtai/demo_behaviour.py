@@ -5,7 +5,7 @@ standard tags and an audience, so funnels, OneID, tags and audiences show someth
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from zhongtai.data.collector import service as collector
@@ -106,3 +106,25 @@ def load(uow: UnitOfWork, skus: list[str], shoppers: int, seed: int = 7) -> None
             expression=Expr.model_validate(fans),
         ),
     )
+
+
+CDNOW_TAGS: list[tuple[str, str, TagKind, dict[str, Any]]] = [
+    ("segment", "RFM 客户分群 Segment", TagKind.rfm, {"score": "segment", "window_days": 548}),
+    ("lifecycle", "生命周期 Lifecycle", TagKind.lifecycle, {"lost_days": 180}),
+    ("alive", "仍活跃概率 Chance still active (BG/NBD)", TagKind.model, {"measure": "alive"}),
+    (
+        "clv_90d",
+        "90天预期价值 Expected value, 90 days",
+        TagKind.model,
+        {"measure": "expected_value", "horizon_days": 90},
+    ),
+]
+
+
+def cdnow_tags(uow: UnitOfWork, until: datetime) -> list[tags.TagOut]:
+    """The CDNOW demo's tags, defined once and computed as of `until`."""
+    known = {row.code for row in tags.definitions(uow)}
+    for code, name, kind, params in CDNOW_TAGS:
+        if code not in known:
+            tags.define(uow, tags.TagIn(code=code, name=name, kind=kind, params=params))
+    return [tags.compute(uow, code, until) for code, *_ in CDNOW_TAGS]

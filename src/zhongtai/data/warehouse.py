@@ -39,7 +39,10 @@ class Warehouse(Protocol):
 
 def _insert_sql(database: str, table: str, token: str | None) -> str:
     # The token makes a retried batch a no-op: the tables keep a deduplication window.
-    settings = " SETTINGS insert_deduplication_token={zt_token:String}" if token else ""
+    # History (imports, offline tills catching up) spans many day partitions in one batch.
+    settings = " SETTINGS max_partitions_per_insert_block = 10000"
+    if token:
+        settings += ", insert_deduplication_token = {zt_token:String}"
     return f"INSERT INTO {database}.{table}{settings} FORMAT JSONEachRow"
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from zhongtai.data.oneid import service as oneid
@@ -36,9 +37,16 @@ def get_tag(code: CodePath, ctx: Ctx = Depends(reader("data:read"))) -> service.
 
 
 @router.post("/tags/{code}/compute", response_model=service.TagOut)
-def compute_tag(code: CodePath, ctx: Ctx = Depends(writer("data:write"))) -> JSONResponse:
-    """Compute the tag now (it is also computed every day)."""
-    return ctx.mutate(lambda uow: service.compute(uow, code))
+def compute_tag(
+    code: CodePath,
+    as_of: Annotated[
+        date | None, Query(description="Compute as at the end of this day (history)")
+    ] = None,
+    ctx: Ctx = Depends(writer("data:write")),
+) -> JSONResponse:
+    """Compute the tag now, or as of a past day (it is also computed every day)."""
+    until = None if as_of is None else datetime.combine(as_of, time.max, tzinfo=UTC)
+    return ctx.mutate(lambda uow: service.compute(uow, code, until))
 
 
 @router.post("/audiences/count", response_model=service.CountOut)

@@ -9,7 +9,7 @@ the bitmaps of the values in range.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -27,6 +27,7 @@ class TagKind(StrEnum):
     rfm = "rfm"  # RFM 分值 and segments
     preference = "preference"  # 偏好: the store or channel bought from most
     price_sensitivity = "price_sensitivity"  # 价格敏感度: share of orders with a promotion
+    model = "model"  # 模型标签: chance to buy again / expected value (BG/NBD, Gamma-Gamma)
 
 
 class RuleParams(BaseModel):
@@ -90,13 +91,40 @@ class PriceSensitivityParams(BaseModel):
     medium_share: float = Field(0.2, gt=0, le=1)
 
 
+class ModelParams(BaseModel):
+    """Buy-till-you-die over each buyer's purchase days in the window: BG/NBD for the
+    chance the customer is still active (`alive`) and the purchases expected within
+    `horizon_days`; Gamma-Gamma for the value of a purchase; `expected_value` is their
+    product. Values are deciles 1–10 among buyers (10 = highest)."""
+
+    model_config = ConfigDict(extra="forbid")
+    measure: Literal["alive", "expected_value"]
+    horizon_days: int = Field(90, ge=1, le=730)
+    window_days: int = Field(730, ge=30, le=3650)
+
+
 PARAMS: dict[TagKind, type[BaseModel]] = {
     TagKind.rule: RuleParams,
     TagKind.lifecycle: LifecycleParams,
     TagKind.rfm: RfmParams,
     TagKind.preference: PreferenceParams,
     TagKind.price_sensitivity: PriceSensitivityParams,
+    TagKind.model: ModelParams,
 }
+
+
+def deciles(scores: Sequence[float]) -> list[int]:
+    """1–10 by rank (10 = the highest tenth). Equal scores share the decile of the last of
+    them, so "10" always holds the best, even when many tie at the top."""
+    order = sorted(range(len(scores)), key=scores.__getitem__)
+    out, n = [0] * len(scores), len(scores)
+    end = n
+    for position in range(n - 1, -1, -1):
+        i = order[position]
+        if position < n - 1 and scores[i] != scores[order[position + 1]]:
+            end = position + 1
+        out[i] = -((-10 * end) // n)  # ceil(10 · share of buyers at or below)
+    return out
 
 
 # RFM segments (客户分群) from the recency and frequency scores, the usual grid.

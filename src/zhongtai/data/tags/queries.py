@@ -129,6 +129,29 @@ def price_sensitivity(db: str, p: model.PriceSensitivityParams, until: datetime)
     return Query(sql, {**params, "medium": p.medium_share})
 
 
+def purchase_summary(db: str, p: model.ModelParams, until: datetime) -> Query:
+    """Per buyer, in days as buy-till-you-die models count them: repeat purchase days
+    (frequency), first to last purchase (recency), first purchase to now (T), and the
+    mean value of the repeat days (monetary, cents)."""
+    per_order = (
+        f"SELECT m.person AS person, {ORDER_KEY} AS key, min(e.time) AS at,"
+        f" max(e.amount) AS amount {_base(db, PURCHASE + ' AND e.time >= {since:DateTime64(3)}')}"
+        " GROUP BY person, key"
+    )
+    per_day = (
+        f"SELECT person, toDate(at) AS day, sum(amount) AS value FROM ({per_order})"
+        " GROUP BY person, day"
+    )
+    sql = (
+        "SELECT person, toFloat64(count() - 1) AS frequency,"
+        " toFloat64(dateDiff('day', min(day), max(day))) AS recency,"
+        " toFloat64(dateDiff('day', min(day), toDate({until:DateTime64(3)}))) AS T,"
+        " if(count() > 1, (sum(value) - argMin(value, day)) / (count() - 1), 0) AS monetary"
+        f" FROM ({per_day}) GROUP BY person ORDER BY person"
+    )
+    return Query(sql, {"since": _since(until, p.window_days)})
+
+
 def for_tag(kind: TagKind, db: str, params: BaseModel, until: datetime, skus: list[str]) -> Query:
     if isinstance(params, model.RuleParams):
         return rule(db, params, until, skus)

@@ -7,6 +7,7 @@ import csv
 import io
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from zhongtai.catalog import service as catalog
 from zhongtai.data import warehouse
 from zhongtai.data.collector.model import stamp
 from zhongtai.data.oneid import service as oneid
-from zhongtai.data.tags import model, queries
+from zhongtai.data.tags import clv, model, queries
 from zhongtai.data.tags.model import Expr, TagKind
 from zhongtai.data.tags.store import Audience, TagBitmap, TagDefinition
 from zhongtai.members import service as members
@@ -54,6 +55,7 @@ class TagOut(BaseModel):
     params: dict[str, Any]
     realtime: bool
     computed_day: str | None
+    fitted: dict[str, Any] | None = Field(None, description="A model tag's fitted parameters")
     values: list[ValueOut]
 
 
@@ -154,6 +156,7 @@ def describe(uow: UnitOfWork, row: TagDefinition) -> TagOut:
         params=row.params,
         realtime=row.realtime,
         computed_day=row.computed_day,
+        fitted=row.fitted,
         values=values,
     )
 
@@ -201,6 +204,26 @@ def keep_bitmaps(uow: UnitOfWork, tag: str, day: str, wh: warehouse.Warehouse) -
     uow.session.flush()
 
 
+def _model(uow: UnitOfWork, row: TagDefinition, day: str, until: datetime) -> None:
+    """A model tag: fitted in-process on the buyers' summary, written to the long table."""
+    params = model.ModelParams.model_validate(row.params)
+    wh = warehouse.of(uow.db.settings)
+    query = queries.purchase_summary(wh.database, params, until)
+    summary = wh.arrow(query.sql, {**query.params, "tenant": uow.tenant_id, "until": stamp(until)})
+    args = {"tenant": uow.tenant_id, "tag": row.code, "day": day}
+    wh.command(f"DELETE FROM {wh.database}.person_tags WHERE {_DAY}", args)
+    if summary.num_rows < 20:  # nothing to learn from yet
+        row.fitted = {"buyers": summary.num_rows}
+        return
+    fitted = clv.fit(summary, params)
+    long = [
+        {"tenant_id": uow.tenant_id, "tag": row.code, "day": day, "value": v, "person": p}
+        for p, v in zip(fitted.persons, fitted.values, strict=True)
+    ]
+    wh.insert("person_tags", long)
+    row.fitted = {"buyers": summary.num_rows, **fitted.parameters}
+
+
 def compute(uow: UnitOfWork, code: str, until: datetime | None = None) -> TagOut:
     """Compute one tag as of `until` (now) into that day's bitmaps, with everyone."""
     row = get(uow, code)
@@ -208,11 +231,15 @@ def compute(uow: UnitOfWork, code: str, until: datetime | None = None) -> TagOut
     day, kind = until.date().isoformat(), TagKind(row.kind)
     params = _params(kind, row.params)
     wh = warehouse.of(uow.db.settings)
-    query = queries.for_tag(kind, wh.database, params, until, _skus(uow, params))
-    query.params["until"] = stamp(until)
-    for tag, tag_query in ((code, query), (EVERYONE, queries.everyone(wh.database))):
-        _fill(uow, tag, day, wh, tag_query)
-        keep_bitmaps(uow, tag, day, wh)
+    if kind is TagKind.model:
+        _model(uow, row, day, until)
+    else:
+        query = queries.for_tag(kind, wh.database, params, until, _skus(uow, params))
+        _fill(uow, code, day, wh, replace(query, params={**query.params, "until": stamp(until)}))
+    keep_bitmaps(uow, code, day, wh)
+    everyone = queries.everyone(wh.database)
+    _fill(uow, EVERYONE, day, wh, everyone)
+    keep_bitmaps(uow, EVERYONE, day, wh)
     row.computed_day = day
     uow.session.flush()
     return describe(uow, row)

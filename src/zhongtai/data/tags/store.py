@@ -25,6 +25,7 @@ class TagDefinition(TenantScoped, Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     realtime: Mapped[bool] = mapped_column(Boolean, default=False)
     computed_day: Mapped[str | None] = mapped_column(String(10))
+    fitted: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # a model tag's parameters
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

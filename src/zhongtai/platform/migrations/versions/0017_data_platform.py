@@ -2,7 +2,7 @@
 
 Revision ID: 0017
 Revises: 0016
-Create Date: 2026-11-28 04:00:13.850956
+Create Date: 2026-11-28 04:17:39.735053
 """
 
 from collections.abc import Sequence
@@ -128,6 +128,7 @@ def upgrade() -> None:
         sa.Column("params", sa.JSON(), nullable=False),
         sa.Column("realtime", sa.Boolean(), nullable=False),
         sa.Column("computed_day", sa.String(length=10), nullable=True),
+        sa.Column("fitted", sa.JSON(), nullable=True),
         sa.Column("created_at", zhongtai.platform.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("tenant_id", sa.String(length=26), nullable=False),
         sa.PrimaryKeyConstraint("tenant_id", "code", name=op.f("pk_tag_definition")),
