@@ -22,8 +22,8 @@ from zhongtai.members import service as members
 from zhongtai.members.schemas import MemberIn
 from zhongtai.org import service as org
 from zhongtai.org.schemas import DictionaryEntryIn
-from zhongtai.platform.errors import ValidationFailed
 from zhongtai.platform.db import Database
+from zhongtai.platform.errors import ValidationFailed
 from zhongtai.platform.ids import new_id, utcnow
 from zhongtai.platform.outbox import ProcessedEvent
 from zhongtai.platform.uow import UnitOfWork
