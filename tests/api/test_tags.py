@@ -13,6 +13,9 @@ from fastapi.testclient import TestClient
 from tests.api.test_events import at, drain
 from tests.api.test_promotions import _valid, promotion
 from tests.conftest import Tenant
+from tests.support.relay import run_relay
+from zhongtai.demo import DEMO_MEMBER
+from zhongtai.platform.config import Settings
 from zhongtai.platform.db import Database
 
 
@@ -171,6 +174,18 @@ def test_tags_and_audiences_from_collected_events(
     assert csv.headers["content-type"].startswith("text/csv")
     assert csv.text.splitlines() == ["person,members", f"{person[a]},{a}"]
 
+    profile = client.get(f"/v1/persons/{person[a]}/profile", headers=tenant.admin).json()
+    assert [m["id"] for m in profile["members"]] == [a]
+    assert "loyal_sh01" in profile["audiences"]
+    assert {("life", "active"), ("cohort", "yes")} <= {
+        (t["tag"], t["value"]) for t in profile["tags"]
+    }
+    assert {e["order_id"] for e in profile["timeline"] if e["type"] == "purchase"} == {
+        "O1",
+        "O2",
+        "O3",
+    }
+
     promotion(client, tenant, "AUD10", "amount_off", benefit={"amount": 1_000}, coupon_only=True)
     template = {"code": "TAUD", "name": "10 off", "promotion": "AUD10", "total": 5, **_valid()}
     assert (
@@ -248,3 +263,20 @@ def test_a_realtime_tag_gains_persons_as_their_events_arrive(
     assert tag["computed_day"] is None and tag["values"] == [{"value": "yes", "persons": 2}]
     done = client.post("/v1/tags/joined/compute", headers=tenant.admin).json()
     assert done["values"] == [{"value": "yes", "persons": 2}]  # the daily run agrees
+
+
+def test_a_members_profile_shows_their_orders_and_points(
+    client: TestClient, tenant: Tenant, db: Database, settings: Settings
+) -> None:
+    run_relay(db, settings)  # the demo member's registration and orders reach OneID
+    [member] = client.get("/v1/members", headers=tenant.admin, params={"q": DEMO_MEMBER}).json()
+    lookup = {"kind": "member", "value": member["id"]}
+    [person] = client.get("/v1/persons", headers=tenant.admin, params=lookup).json()
+    profile = client.get(f"/v1/persons/{person['person']}/profile", headers=tenant.admin)
+    assert profile.status_code == 200, profile.text
+    body = profile.json()
+    assert body["members"][0]["points"] == member["points_balance"] > 0
+    assert len(body["orders"]) >= 1 and all(o["total"] > 0 for o in body["orders"])
+    kinds = {i["kind"] for i in body["person"]["identities"]}
+    assert {"member", "phone", "email", "union_id"} <= kinds
+    assert {e["type"] for e in body["timeline"]} >= {"order.created", "member.registered"}

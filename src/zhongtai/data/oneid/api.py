@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from zhongtai.data import profile
 from zhongtai.data.collector import service as collector
 from zhongtai.data.oneid import service
 from zhongtai.data.oneid.model import IdKind
@@ -71,3 +72,13 @@ def split_person(
     """拆分: take an identifier out of a person (a shared tablet, a wrong link). It links
     nothing from now on; past events follow it without rewriting history."""
     return ctx.mutate(lambda uow: service.detach(uow, person, body.kind, body.value, body.reason))
+
+
+@router.get("/persons/{person}/profile", response_model=profile.ProfileOut)
+def person_profile(
+    person: PersonPath, ctx: Ctx = Depends(reader("data:read"))
+) -> profile.ProfileOut:
+    """会员画像: identities, member accounts (tier, points), tags, audiences, latest orders
+    and the behaviour timeline of one person."""
+    with ctx.read() as uow:
+        return profile.profile(uow, person)

@@ -472,3 +472,14 @@ def held_by(uow: UnitOfWork, person: int) -> list[HeldOut]:
             if day and person in bitmap:
                 held.append(HeldOut(tag=row.code, value=value, day=day))
     return held
+
+
+def audiences_holding(uow: UnitOfWork, person: int) -> list[str]:
+    """The saved audiences a person falls in now."""
+    source = _Source(uow)
+    rows = uow.session.scalars(select(Audience).order_by(Audience.code))
+    return [
+        row.code
+        for row in rows
+        if person in model.evaluate(Expr.model_validate(row.expression), source)
+    ]
