@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS {db}.events (
     channel LowCardinality(String),
     store LowCardinality(String),
     sku String,
+    category LowCardinality(String),
     order_id String,
     amount Int64,
     qty Int32,

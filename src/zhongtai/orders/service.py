@@ -151,9 +151,12 @@ def place(uow: UnitOfWork, cmd: OrderIn) -> SalesOrder:
             "channel": cmd.channel,
             "member": cmd.member,
             "member_id": order.member_id,
+            "store": cmd.fulfilment.location or "",
             "fulfilment_type": kind.value,
             "total": order.total,
-            "lines": [{"sku_id": x.sku_id, "qty": x.qty, "net": x.net} for x in lines],
+            "lines": [
+                {"sku_id": x.sku_id, "sku": x.sku_code, "qty": x.qty, "net": x.net} for x in lines
+            ],
             "locations": sorted(plan.shipments),
             "backordered": [{"sku_id": s, "qty": n} for s, n in short.items()],
             "promotions": [

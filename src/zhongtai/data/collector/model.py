@@ -4,6 +4,7 @@ event never costs the good ones in its batch."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -290,12 +291,17 @@ def _first_int(payload: dict[str, Any], keys: tuple[str, ...]) -> int:
 
 
 def business_rows(
-    type_: str, payload: dict[str, Any], event_id: str, at: datetime, now: datetime
+    type_: str,
+    payload: dict[str, Any],
+    event_id: str,
+    at: datetime,
+    now: datetime,
+    categories: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """A business event from the outbox (order placed, paid, returned; member and points
     changes) as warehouse rows beside the behaviour events of the same person; an order
-    placed also gives one `order.line` row per line (its SKU, units and net), so tags can
-    ask what was bought."""
+    placed also gives one `order.line` row per line (its SKU, category by `categories` of
+    SKU ids, units and net), so tags and sales reports can ask what was bought where."""
     head = business_row(type_, payload, event_id, at, now)
     lines = payload.get("lines") if type_ == "order.created" else None
     return [head] + [
@@ -303,7 +309,8 @@ def business_rows(
             **head,
             "event_id": f"{event_id}:{i}",
             "type": "order.line",
-            "sku": str(line.get("sku_id", "")),
+            "sku": str(line.get("sku") or line.get("sku_id", "")),
+            "category": (categories or {}).get(str(line.get("sku_id")), ""),
             "qty": int(line.get("qty", 0)),
             "amount": int(line.get("net", 0)),
             "properties": "{}",

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from zhongtai.catalog import service as catalog
 from zhongtai.data import warehouse
 from zhongtai.data.collector import model
 from zhongtai.data.collector.store import EventCounter, InboxEvent
@@ -130,11 +131,24 @@ def _member_links(db: Database, tenant_id: str, member_id: str) -> list[list[str
     return links + [[_MEMBER_IDENTITIES[k].value, v] for k, v in held if k in _MEMBER_IDENTITIES]
 
 
+def _categories(db: Database, event: Event) -> dict[str, str]:
+    """An order's SKUs' categories, as the catalogue has them when the order is placed."""
+    lines = event.payload.get("lines") if event.type == "order.created" else None
+    ids = [str(x["sku_id"]) for x in lines or [] if isinstance(x, dict) and "sku_id" in x]
+    if not ids:
+        return {}
+    with UnitOfWork(db, event.tenant_id, write=False) as uow:
+        return {sku: facets[0] for sku, facets in catalog.sku_facets(uow, ids).items()}
+
+
 @outbox.subscribe("*", "data.collector")
 def keep_business_event(db: Database, event: Event) -> None:
     """Every business event joins the person's behaviour events in the warehouse; a
     member's registration and new identities also feed OneID."""
-    rows = model.business_rows(event.type, event.payload, event.id, event.occurred_at, utcnow())
+    categories = _categories(db, event)
+    rows = model.business_rows(
+        event.type, event.payload, event.id, event.occurred_at, utcnow(), categories
+    )
     member = rows[0]["member_id"]
     links = [[IdKind.member.value, member]] if member else []
     if event.type in ("member.registered", "member.identity_added"):
