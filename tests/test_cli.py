@@ -85,3 +85,8 @@ def test_a_purchase_log_is_imported_from_the_command_line(
     log.write_text(" id date cds value\n 00001 1997-01-01 1 11.77\n")
     bad = _cli(["data", "import", str(log), "--tenant", name], database_url, tmp_path)
     assert bad.returncode == 1 and "line 2" in bad.stdout
+
+
+def test_several_workers_need_a_clickhouse_server(tmp_path: Path, database_url: str) -> None:
+    result = _cli(["serve", "--workers", "2"], database_url, tmp_path)
+    assert result.returncode == 2 and "ZT_CLICKHOUSE_URL" in result.stdout

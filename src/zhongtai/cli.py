@@ -116,6 +116,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Run the HTTP server (and the event relay)."""
     from zhongtai.platform.observability import configure_logging
 
+    if workers > 1 and not load_settings().clickhouse_url:
+        # Embedded chDB lets one process own its folder: several workers need a server.
+        console.print("[red]error:[/] several workers need ZT_CLICKHOUSE_URL (a ClickHouse server)")
+        raise typer.Exit(2)
     configure_logging()
     uvicorn.run(
         "zhongtai.api:create_app",
