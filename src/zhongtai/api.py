@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from zhongtai import __version__
 from zhongtai.catalog import api as catalog_api
 from zhongtai.catalog import service as catalog_service
+from zhongtai.data.analysis import api as analysis_api
 from zhongtai.data.analysis import reports as reports_api
 from zhongtai.data.collector import api as collector_api
 from zhongtai.data.collector import service as collector_service
@@ -49,6 +50,7 @@ ROUTERS = [
     oneid_api.router,
     tags_api.router,
     reports_api.router,
+    analysis_api.router,
     platform_api.router,
     platform_api.ops,
 ]

@@ -100,3 +100,40 @@ def test_a_till_sale_shows_in_the_sales_cube(
         "/v1/analyses/sales", headers=tenant.admin, json={**window, "by": ["channel"]}
     ).json()
     assert any(r["channel"] == "pos" and r["units"] >= 3 for r in by_channel)
+
+
+def test_the_demo_shoppers_funnel_and_retention_answer_over_http(
+    client: TestClient, tenant: Tenant, db: Database
+) -> None:
+    drain(db)  # the demo tenant's shoppers' sessions
+    steps = [{"type": t} for t in ("product_view", "add_to_cart", "checkout", "purchase")]
+    window = {"since": at(-timedelta(days=62)), "until": at(timedelta(minutes=5))}
+    got = client.post(
+        "/v1/analyses/funnel",
+        headers=tenant.admin,
+        json={**window, "steps": steps, "window_seconds": 3600},
+    )
+    assert got.status_code == 200, got.text
+    [funnel] = got.json()["funnels"]
+    reached = [s["persons"] for s in funnel["steps"]]
+    assert reached[0] > 0 and reached == sorted(reached, reverse=True)
+    one = client.post(
+        "/v1/analyses/funnel",
+        headers=tenant.admin,
+        json={**window, "steps": steps[:1], "window_seconds": 3600},
+    )
+    assert one.status_code == 422 and one.json()["errors"][0]["field"] == "steps"
+    kept = client.post(
+        "/v1/analyses/retention",
+        headers=tenant.admin,
+        json={
+            **window,
+            "start": {"type": "product_view"},
+            "return": {"type": "product_view"},
+            "period": "week",
+            "periods": 8,
+        },
+    )
+    assert kept.status_code == 200, kept.text
+    cohorts = kept.json()["cohorts"]
+    assert cohorts and all(c["retained"][0] == c["size"] for c in cohorts)

@@ -67,6 +67,13 @@ ORDER BY (tenant_id, tag, day, value, person)
 STATEMENTS = ("CREATE DATABASE IF NOT EXISTS {db}", EVENTS, PERSON_MAP, PERSON_TAGS)
 
 
+PURCHASE_TYPES = ("order.paid", "purchase")  # a platform order paid, or one a channel reports
+PURCHASE = "e.type IN ('order.paid', 'purchase')"
+# One order reported twice (by a channel's purchase event and the platform's payment)
+# counts once: events are keyed by their order where they name one.
+ORDER_KEY = "if(e.order_id = '', e.event_id, e.order_id)"
+
+
 def persons_of_actors(database: str) -> str:
     """Each actor's person now (OneID's latest answer): join events on `actor` to it."""
     return (

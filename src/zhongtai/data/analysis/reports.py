@@ -11,12 +11,10 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from zhongtai.data import warehouse
 from zhongtai.data.collector.model import stamp
-from zhongtai.data.schema import persons_of_actors
+from zhongtai.data.schema import ORDER_KEY, PURCHASE_TYPES, persons_of_actors
 from zhongtai.platform.http import Ctx, reader
 
 router = APIRouter(prefix="/v1", tags=["data"])
-PURCHASES = ["order.paid", "purchase"]
-ORDER_KEY = "if(e.order_id = '', e.event_id, e.order_id)"  # one order reported twice is one
 
 
 class Period(BaseModel):
@@ -39,7 +37,7 @@ class AttributionIn(Period):
     model: Literal["first", "last"] = "last"
     lookback_days: int = Field(30, ge=1, le=365)
     conversions: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        default_factory=lambda: list(PURCHASES), min_length=1, max_length=10
+        default_factory=lambda: list(PURCHASE_TYPES), min_length=1, max_length=10
     )
 
 

@@ -18,7 +18,6 @@ from pyroaring import BitMap
 
 Code = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
 EVERYONE = "_everyone"  # the tag centre's own tag: every person known on a day
-PURCHASES = ("order.paid", "purchase")  # a platform order paid, or a purchase reported by a channel
 
 
 class TagKind(StrEnum):

@@ -11,14 +11,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from zhongtai.data.collector.model import stamp
-from zhongtai.data.schema import persons_of_actors
+from zhongtai.data.schema import ORDER_KEY, PURCHASE, persons_of_actors
 from zhongtai.data.tags import model
 from zhongtai.data.tags.model import TagKind
-
-PURCHASE = "e.type IN ('order.paid', 'purchase')"
-# One order reported twice (by a channel's purchase event and the platform's payment)
-# counts once: events are keyed by their order where they name one.
-ORDER_KEY = "if(e.order_id = '', e.event_id, e.order_id)"
 
 
 @dataclass
