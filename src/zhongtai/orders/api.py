@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 
 from zhongtai.orders import carts, returns, service, slots
@@ -49,7 +49,7 @@ from zhongtai.orders.store import FulfilmentOrder, ReturnRequest, SalesOrder
 from zhongtai.org.schemas import Id
 from zhongtai.payments import service as payments
 from zhongtai.platform.errors import NotFound
-from zhongtai.platform.http import Ctx, reader, writer
+from zhongtai.platform.http import Ctx, asker, reader, writer
 from zhongtai.platform.uow import UnitOfWork
 
 router = APIRouter(prefix="/v1", tags=["orders"])
@@ -104,16 +104,7 @@ def place_order(body: OrderIn, ctx: Ctx = Depends(writer("order:write"))) -> JSO
 @router.post("/price-quotes", response_model=QuoteOut)
 def price_quote(
     body: QuoteIn,
-    ctx: Ctx = Depends(reader("order:read")),
-    _key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=200,
-            description="Accepted like every POST's; a quote changes nothing, so a retry "
-            "simply prices again",
-        ),
-    ] = None,
+    ctx: Ctx = Depends(asker("order:read")),
 ) -> QuoteOut:
     """算价: the cart priced as checkout would price it now, with the promotions, tier
     benefits and coupons applied (each discount per line), the gifts earned, and why each

@@ -199,6 +199,27 @@ def reader(permission: str) -> Callable[..., Awaitable[Ctx]]:
     return dependency
 
 
+def asker(permission: str) -> Callable[..., Awaitable[Ctx]]:
+    """Dependency for a POST that only reads (a quote, a count, an analysis): it accepts
+    the Idempotency-Key header like every POST; a retry simply asks again."""
+
+    async def dependency(
+        request: Request,
+        token: str | None = Depends(oauth2),
+        _key: str | None = Header(
+            None,
+            alias="Idempotency-Key",
+            max_length=200,
+            description="Accepted like every POST's; this changes nothing, so a retry asks again",
+        ),
+    ) -> Ctx:
+        principal = await _principal(request, token)
+        principal.require(permission)
+        return _ctx(request, principal)
+
+    return dependency
+
+
 def writer(permission: str) -> Callable[..., Awaitable[Ctx]]:
     """Dependency for a mutating route: adds the Idempotency-Key header."""
 

@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from zhongtai.data import warehouse
 from zhongtai.data.collector.model import stamp
 from zhongtai.data.schema import ORDER_KEY, PURCHASE_TYPES, persons_of_actors
-from zhongtai.platform.http import Ctx, reader
+from zhongtai.platform.http import Ctx, asker
 
 router = APIRouter(prefix="/v1", tags=["data"])
 
@@ -156,13 +156,13 @@ def sales(wh: warehouse.Warehouse, tenant_id: str, q: SalesIn) -> list[SalesRow]
 
 @router.post("/analyses/attribution", response_model=list[ChannelOut])
 def channel_attribution(
-    body: AttributionIn, ctx: Ctx = Depends(reader("data:read"))
+    body: AttributionIn, ctx: Ctx = Depends(asker("data:read"))
 ) -> list[ChannelOut]:
     """渠道分析: purchases and revenue credited to channels by first or last touch."""
     return attribution(warehouse.of(ctx.db.settings), ctx.principal.tenant_id, body)
 
 
 @router.post("/analyses/sales", response_model=list[SalesRow])
-def sales_report(body: SalesIn, ctx: Ctx = Depends(reader("data:read"))) -> list[SalesRow]:
+def sales_report(body: SalesIn, ctx: Ctx = Depends(asker("data:read"))) -> list[SalesRow]:
     """销售分析: orders, units and net sales by store, day, category and channel."""
     return sales(warehouse.of(ctx.db.settings), ctx.principal.tenant_id, body)

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from zhongtai.data.oneid import service as oneid
 from zhongtai.data.tags import service
 from zhongtai.data.tags.model import Code
-from zhongtai.platform.http import Ctx, reader, writer
+from zhongtai.platform.http import Ctx, asker, reader, writer
 
 router = APIRouter(prefix="/v1", tags=["data"])
 CodePath = Annotated[Code, Path()]
@@ -51,7 +51,7 @@ def compute_tag(
 
 @router.post("/audiences/count", response_model=service.CountOut)
 def count_audience(
-    body: service.CountIn, ctx: Ctx = Depends(reader("data:read"))
+    body: service.CountIn, ctx: Ctx = Depends(asker("data:read"))
 ) -> service.CountOut:
     """圈选: how many persons an expression over tags selects, at once; with
     `breakdown`, per value of a tag. Changes nothing."""
