@@ -38,6 +38,7 @@ bench: $(VENV)/.installed
 	$(BIN)/zhongtai bench inventory
 	$(BIN)/zhongtai bench orders
 	$(BIN)/zhongtai bench promotions
+	$(BIN)/zhongtai bench data
 
 bench-quick: $(VENV)/.installed
 	$(BIN)/zhongtai bench foundation --quick
@@ -45,6 +46,7 @@ bench-quick: $(VENV)/.installed
 	$(BIN)/zhongtai bench inventory --quick
 	$(BIN)/zhongtai bench orders --quick
 	$(BIN)/zhongtai bench promotions --quick
+	$(BIN)/zhongtai bench data --quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel
-from sqlalchemy import delete, insert, or_, select, tuple_
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from zhongtai.data import warehouse
@@ -84,17 +84,35 @@ def _where_in(session: Session, column: Any, values: Sequence[Any]) -> list[Iden
     return found
 
 
+def _identified(session: Session, pairs: Sequence[tuple[str, str]]) -> list[IdentityNode]:
+    """Nodes by (kind, value), one kind at a time, so the unique index serves the lookup
+    (SQLite reads the whole table for a row-value `IN`)."""
+    by_kind: dict[str, list[str]] = {}
+    for kind, value in pairs:
+        by_kind.setdefault(kind, []).append(value)
+    found: list[IdentityNode] = []
+    for kind, values in by_kind.items():
+        for part in _chunks(values):
+            query = select(IdentityNode).where(
+                IdentityNode.kind == kind, IdentityNode.value.in_(part)
+            )
+            found += session.scalars(query).all()
+    return found
+
+
 def _load(uow: UnitOfWork, identifiers: Sequence[Identifier]) -> _Part:
     """The part of the graph these identifiers can affect: their whole components, every
     link touching them, and the far ends of those links as stored."""
     counter = _counter(uow)
     pairs = sorted({(k.value, v) for k, v in identifiers})
-    found = _where_in(uow.session, tuple_(IdentityNode.kind, IdentityNode.value), pairs)
+    found = _identified(uow.session, pairs)
     core = _where_in(uow.session, IdentityNode.component, sorted({n.component for n in found}))
     edges: set[tuple[int, int]] = set()
     for part in _chunks([n.seq for n in core]):
-        where = or_(IdentityEdge.a.in_(part), IdentityEdge.b.in_(part))
-        edges.update(uow.session.execute(select(IdentityEdge.a, IdentityEdge.b).where(where)))
+        # One indexed read per end: SQLite scans every link for `a IN .. OR b IN ..`.
+        for end in (IdentityEdge.a, IdentityEdge.b):
+            query = select(IdentityEdge.a, IdentityEdge.b).where(end.in_(part))
+            edges.update((a, b) for a, b in uow.session.execute(query))
     rows = {n.seq: n for n in core}
     far = sorted({s for edge in edges for s in edge} - set(rows))
     rows.update((n.seq, n) for n in _where_in(uow.session, IdentityNode.seq, far))
@@ -287,14 +305,8 @@ def _keyed(actors: Sequence[str]) -> list[tuple[str, str]]:
 
 def persons_of_actors(uow: UnitOfWork, actors: Sequence[str]) -> dict[str, int]:
     """Each actor key's person now, for those OneID has seen."""
-    found: dict[str, int] = {}
-    for part in _chunks(_keyed(actors)):
-        where = tuple_(IdentityNode.kind, IdentityNode.value).in_(part)
-        rows = uow.session.execute(
-            select(IdentityNode.kind, IdentityNode.value, IdentityNode.person).where(where)
-        )
-        found.update((f"{kind}:{value}", int(person)) for kind, value, person in rows)
-    return found
+    nodes = _identified(uow.session, _keyed(actors))
+    return {f"{n.kind}:{n.value}": n.person for n in nodes}
 
 
 def members_of_persons(uow: UnitOfWork, persons: Sequence[int]) -> list[tuple[int, list[str]]]:
