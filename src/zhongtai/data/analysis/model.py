@@ -62,7 +62,9 @@ from enum import StrEnum
 from typing import Annotated, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from zhongtai.data.collector.model import WarehouseTime
 
 MAX_STEPS = 8
 MAX_WINDOW_SECONDS = 90 * 86400
@@ -127,8 +129,8 @@ class FunnelIn(BaseModel):
     order: FunnelOrder = FunnelOrder.any
     exclusions: list[Exclusion] = Field(default_factory=list, max_length=MAX_STEPS)
     breakdown: Breakdown | None = None
-    since: AwareDatetime = Field(description="First step from (inclusive)")
-    until: AwareDatetime = Field(description="First step before (exclusive)")
+    since: WarehouseTime = Field(description="First step from (inclusive)")
+    until: WarehouseTime = Field(description="First step before (exclusive)")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -171,8 +173,8 @@ class RetentionIn(BaseModel):
     return_: Condition = Field(alias="return", description="The event that counts as a return")
     period: Period = Period.day
     periods: Annotated[int, Field(ge=1, le=52)]
-    since: AwareDatetime = Field(description="Cohort events from (inclusive)")
-    until: AwareDatetime = Field(description="Cohort events before (exclusive)")
+    since: WarehouseTime = Field(description="Cohort events from (inclusive)")
+    until: WarehouseTime = Field(description="Cohort events before (exclusive)")
     timezone: str = Field("Asia/Shanghai", description="Where periods begin and end")
 
     @field_validator("timezone")

@@ -7,10 +7,10 @@ from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from zhongtai.data import warehouse
-from zhongtai.data.collector.model import stamp
+from zhongtai.data.collector.model import WarehouseTime, stamp
 from zhongtai.data.schema import ORDER_KEY, PURCHASE_TYPES, persons_of_actors
 from zhongtai.platform.http import Ctx, asker
 
@@ -18,8 +18,8 @@ router = APIRouter(prefix="/v1", tags=["data"])
 
 
 class Period(BaseModel):
-    since: AwareDatetime
-    until: AwareDatetime
+    since: WarehouseTime
+    until: WarehouseTime
 
     @model_validator(mode="after")
     def _ordered(self) -> Period:

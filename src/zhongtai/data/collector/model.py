@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -270,6 +271,16 @@ def _row(
         "qty": int(values.get("qty", 0)),
         "properties": json.dumps(values, ensure_ascii=False, default=str),
     }
+
+
+def _storable_time(at: datetime) -> datetime:
+    if not EARLIEST <= at < LATEST:
+        raise ValueError("must be between 1970 and 2261 (the warehouse's time range)")
+    return at
+
+
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2262, 1, 1, tzinfo=UTC)
+WarehouseTime = Annotated[AwareDatetime, AfterValidator(_storable_time)]
 
 
 def stamp(at: datetime) -> str:

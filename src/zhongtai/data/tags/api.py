@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from zhongtai.data.oneid import service as oneid
 from zhongtai.data.tags import service
 from zhongtai.data.tags.model import Code
+from zhongtai.platform.errors import ValidationFailed
 from zhongtai.platform.http import Ctx, asker, reader, writer
 
 router = APIRouter(prefix="/v1", tags=["data"])
@@ -45,6 +46,8 @@ def compute_tag(
     ctx: Ctx = Depends(writer("data:write")),
 ) -> JSONResponse:
     """Compute the tag now, or as of a past day (it is also computed every day)."""
+    if as_of is not None and not 1970 <= as_of.year < 2262:
+        raise ValidationFailed("as_of", "must be between 1970 and 2261")
     until = None if as_of is None else datetime.combine(as_of, time.max, tzinfo=UTC)
     return ctx.mutate(lambda uow: service.compute(uow, code, until))
 
