@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.unit.test_funnel_model import persons, request
 from zhongtai.data import schema
 from zhongtai.data.analysis import model, queries
 from zhongtai.data.analysis.model import Event, FunnelIn, FunnelOut, RetentionIn
@@ -173,22 +174,6 @@ def test_exclusions_equal_the_reference(wh: Chdb, events: list[Event], request: 
 
 
 # --- chosen cases -----------------------------------------------------------------------
-
-
-def request(*types: str, window: int = 10, **extra: Any) -> FunnelIn:
-    body = {
-        "steps": [{"type": t} for t in types],
-        "window_seconds": window,
-        "since": at(0),
-        "until": at(3600),
-        **extra,
-    }
-    return FunnelIn.model_validate(body)
-
-
-def persons(out: FunnelOut, breakdown: str | None = None) -> list[int]:
-    series = next(f for f in out.funnels if f.breakdown == breakdown)
-    return [s.persons for s in series.steps]
 
 
 def test_ties_never_make_consecutive_steps(wh: Chdb) -> None:
