@@ -220,3 +220,96 @@ def test_big_unit_deals_at_order_level_are_left_to_the_full_search() -> None:
     assert split_answer(lines, promos, 0) is None
     p = price_cart(lines, promos)
     assert p.exact and p.discount == (10_00 + 20_00) // 2
+
+
+def test_a_storewide_step_deal_takes_the_item_deals_that_fill_its_step_exactly() -> None:
+    """每满100减60 on 500.00 of goods, and item deals of 30, 20, 50, 15 and 35 off one line
+    each: all of them (150 off) leave 350.00 for three steps, 330 in all; item deals of
+    exactly 100 keep four steps, 340. Three sets make exactly 100 (ABC, CDE, ABDE): the
+    fewer promotions win, then the smaller ids (ABC), unless D has a priority (CDE).
+    The engine's answer equals the independent exact search, and the decomposed search
+    proves it on its own (through the knapsack over the items' discounts)."""
+    lines = [CartLine(f"L{i}", f"s{i}", "c", "b", 100_00, 1) for i in range(5)]
+    offs = {"A": 30_00, "B": 20_00, "C": 50_00, "D": 15_00, "E": 35_00}
+    for favoured, expected in (("", "ABCR"), ("D", "CDER")):
+        promos = [
+            promo(
+                pid,
+                Kind.amount_off,
+                amount=off,
+                scope=Scope(skus=frozenset({f"s{i}"})),
+                priority=int(pid == favoured),
+            )
+            for i, (pid, off) in enumerate(offs.items())
+        ]
+        promos.append(promo("R", Kind.repeat_threshold, Group.order, every=100_00, minus=60_00))
+        p = price_cart(lines, promos)
+        chosen = [q for q in promos if q.promotion_id in {a.promotion_id for a in p.applied}]
+        assert p.exact and p.discount == 340_00
+        assert "".join(sorted(q.promotion_id for q in chosen)) == expected
+        key = (-p.discount, -sum(q.priority for q in chosen), len(chosen), tuple(expected))
+        assert key == reference_best(lines, promos, 0) == split_answer(lines, promos, 0)
+
+
+@st.composite
+def step_deal_carts(draw: st.DrawFn) -> tuple[list[CartLine], list[Promotion]]:
+    """Carts shaped as the benchmark's hard ones: a storewide step deal (每满减, 满减 tiers
+    or 立减; now and then but for one brand), and many item deals of one or two SKUs each
+    whose discounts it must trade against its steps; small order deals on the lines it
+    leaves out."""
+    lines = [
+        CartLine(
+            f"L{i}",
+            sku,
+            "c",
+            draw(st.sampled_from(BRANDS)),
+            draw(st.integers(1, 15)) * 10_00,  # round prices and deals: ties to settle
+            draw(st.sampled_from([1, 1, 2])),
+        )
+        for i, sku in enumerate(SKUS[: draw(st.integers(5, 9))])
+    ]
+    kind = draw(st.sampled_from([Kind.repeat_threshold, Kind.threshold, Kind.amount_off]))
+    params: dict[str, Any] = {
+        Kind.repeat_threshold: {"every": 50_00, "minus": draw(st.sampled_from([20_00, 40_00]))},
+        Kind.threshold: {"tiers": (model.Tier(300_00, 60_00), model.Tier(500_00, 150_00))},
+        Kind.amount_off: {"amount": 20_00},
+    }[kind]
+    left_out = frozenset(draw(st.lists(st.sampled_from(BRANDS), max_size=1)))
+    promos = [promo("BIG", kind, Group.order, scope=Scope(exclude_brands=left_out), **params)]
+    skus = [x.sku_id for x in lines]
+    for i in range(draw(st.integers(6, 14))):
+        scope = Scope(skus=frozenset(draw(st.lists(st.sampled_from(skus), min_size=1, max_size=2))))
+        if draw(st.integers(0, 4)) == 0:
+            promos.append(
+                promo(f"O{i:02d}", Kind.amount_off, Group.order, scope=scope, amount=5_00)
+            )
+            continue
+        item = draw(st.sampled_from([Kind.amount_off, Kind.percent_off]))
+        promos.append(
+            promo(
+                f"I{i:02d}",
+                item,
+                scope=scope,
+                priority=draw(st.integers(0, 1)),
+                **{"amount": draw(st.integers(1, 8)) * 5_00}
+                if item is Kind.amount_off
+                else {"off_bp": draw(st.sampled_from([1_000, 5_000]))},
+            )
+        )
+    return lines, promos
+
+
+@settings(max_examples=150, deadline=None)
+@given(step_deal_carts())
+def test_step_deals_against_many_item_deals_match_the_independent_search(
+    cart: tuple[list[CartLine], list[Promotion]],
+) -> None:
+    lines, promos = cart
+    expected = reference_best(lines, promos, 0)
+    p = price_cart(lines, promos)
+    chosen = [q for q in promos if q.promotion_id in {a.promotion_id for a in p.applied}]
+    assert p.exact
+    ids = tuple(sorted(q.promotion_id for q in chosen))
+    assert (-p.discount, -sum(q.priority for q in chosen), len(chosen), ids) == expected
+    got = split_answer(lines, promos, 0)
+    assert got is None or got == expected

@@ -71,7 +71,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import lru_cache
+from functools import lru_cache, reduce
+from operator import or_
 from typing import Literal
 
 from zhongtai.orders.model import allocate
@@ -1037,6 +1038,10 @@ class _Split:
         self.small_items = [c for c in items if c.mask.bit_count() <= _SMALL]
         self.small_orders = [c for c in orders if c.mask.bit_count() <= _SMALL]
         self.comps = _components(c.mask for c in self.small_items + self.small_orders)
+        self.lines_of = {
+            comp: [i for i, bit in enumerate(search.bit) if bit & comp] for comp in self.comps
+        }
+        self.top: dict[tuple[int, int, int], int] = {}
         self.memo: dict[tuple[int, ...], list[tuple[int, tuple[int, ...], _Trail]]] = {}
         self.worth: dict[tuple[_Cand, tuple[int, ...]], int] = {}
         self.open = 0  # the highest optimistic value its pricing did not confirm
@@ -1066,8 +1071,12 @@ class _Split:
         bound = sum(c.key for c in bi) + sum(c.key for c in bo)
         bound += s.deliveries[0].key if s.deliveries else 0
         for comp in self.comps:
-            opts = self.options(comp, comp & ~taken_i, comp & ~taken_o, s.cart.gross, ())
-            bound += max(key for key, _, _ in opts)
+            free = (comp, comp & ~taken_i, comp & ~taken_o)
+            top = self.top.get(free)
+            if top is None:
+                top = max(key for key, _, _ in self.options(*free, s.cart.gross, ()))
+                self.top[free] = top
+            bound += top
         return bound
 
     def pair(self, bo: tuple[_Cand, ...], bi: tuple[_Cand, ...]) -> None:
@@ -1117,7 +1126,7 @@ class _Split:
         """A component's options: for each `sig` (the item discount on each big order
         promotion's lines), the best rank of small item promotions within `free_i` and
         small order promotions within `free_o`, on the amounts `base`."""
-        lines = _indexes_of(self.s, comp)
+        lines = self.lines_of[comp]
         memo_key = (comp, free_i, free_o, *(base[i] for i in lines), *(o.mask & comp for o in bo))
         got = self.memo.get(memo_key)
         if got is not None:
@@ -1176,8 +1185,16 @@ class _Split:
         fixed: int,
     ) -> list[tuple[int, _Trail]]:
         """The complete combinations of this pair that may beat the best, best first:
-        the components folded in one by one, states merged by their `sig` sum."""
+        the components folded in one by one, states merged by their `sig` sum (with one
+        big order deal that steps, a knapsack per step instead: `stepwise`)."""
         s, fen = self.s, self.s.ranks.fen
+        levels = (
+            _levels(bo[0].p, heads[0], sum(layer[0][1][0] for layer in layers))
+            if len(bo) == 1
+            else None
+        )
+        if levels is not None:
+            return self.stepwise(layers, bo[0], heads[0], fixed, levels)
         rates = _rates(bo)
         plain = _suffix([max(key for key, _, _ in layer) for layer in layers])
         folded = _suffix(
@@ -1210,6 +1227,41 @@ class _Split:
         out.sort(key=lambda x: x[0], reverse=True)
         return out
 
+    def stepwise(
+        self,
+        layers: list[list[tuple[int, tuple[int, ...], _Trail]]],
+        o: _Cand,
+        head: int,
+        fixed: int,
+        levels: list[int],
+    ) -> list[tuple[int, _Trail]]:
+        """One big order deal `o` whose worth is a step function of what the items leave
+        of `head` (满减 tiers, 每满减, 立减): for each step, the best components within
+        the item discount that keeps it (a multiple-choice knapsack), steps tried best
+        discount first (ties within half a fen: the lower digits). Only the best of each
+        step is returned: should its delivery not be confirmed, the pair stays open and
+        the two-level search decides."""
+        fen = self.s.ranks.fen
+        knap = _Knapsack(layers, self.s.value, self.s.step)
+        tries = []
+        for left in levels:
+            worth = _summed_worth(o.p, left)
+            goal = knap.top(head - left)
+            if worth and goal >= 0:
+                base = fixed + worth * fen + o.rest
+                tries.append((base + goal * fen + fen // 2, base, head - left, goal))
+        tries.sort(key=lambda t: t[0], reverse=True)
+        out: list[tuple[int, _Trail]] = []
+        floor = self.s.best
+        for bound, base, budget, goal in tries:
+            if bound <= floor:
+                break
+            key, trail = knap.best(budget, goal)
+            out.append((base + key, trail))
+            floor = max(floor, base + key)
+        out.sort(key=lambda x: x[0], reverse=True)
+        return out
+
     def bound(
         self,
         key: int,
@@ -1230,6 +1282,99 @@ class _Split:
             now += worth * fen + o.rest
             lin += (-(-(head - cut) * num // den) if num else worth) * fen + o.rest
         return key + min(plain + now, folded + lin)
+
+
+def _levels(p: Promotion, head: int, most: int) -> list[int] | None:
+    """The amounts left of `head` at which order deal `p` steps up, between `head - most`
+    (the most the items can take off) and `head`, each with the worth it keeps down to
+    the next; None if `p` is not a step function there (折扣, or 立减 on less than its
+    amount)."""
+    low = head - most
+    if p.kind is Kind.threshold:
+        steps = [t.threshold for t in p.tiers]
+    elif p.kind is Kind.repeat_threshold:
+        steps = list(range(p.every, head + 1, p.every))
+    elif p.kind is Kind.amount_off and low >= p.amount:
+        steps = [p.amount]
+    else:
+        return None
+    below = [x for x in steps if x <= low]
+    return [x for x in steps if low < x <= head] + below[-1:]
+
+
+_Option = tuple[int, int, int, _Trail]  # a component's option: cut, discount, rank, picks
+
+
+class _Knapsack:
+    """A multiple-choice knapsack (多选背包) over the components' options: the best rank,
+    one option per component, whose item discount on the big deal's lines (`cut`) stays
+    within a budget. It is a subset sum at heart (an item deal on the big deal's lines
+    cuts exactly what it gives), with millions of ties on the discount that the lower
+    digits of the rank must settle, so: the best discount first, exactly, from bit sets
+    of the sums the components can reach (Python's long integers shift and or them at C
+    speed); then a dynamic programme over (cut, discount) for the full rank that keeps
+    only states that can still complete to that discount, which are few. Components
+    whose options also give off other lines ("mixed") are enumerated first, as pairs
+    (cut, discount); the others ("pure") are the bit sets."""
+
+    def __init__(
+        self,
+        layers: list[list[tuple[int, tuple[int, ...], _Trail]]],
+        value: Callable[[int], int],
+        step: Callable[[], None],
+    ) -> None:
+        self.step = step
+        mixed: list[list[_Option]] = []
+        pure: list[list[_Option]] = []
+        for layer in layers:
+            opts = sorted((sig[0], value(key), key, trail) for key, sig, trail in layer)
+            (pure if all(cut == fen for cut, fen, _, _ in opts) else mixed).append(opts)
+        self.layers, self.mixed = mixed + pure, len(mixed)
+        self.reach = [1]  # reach[j]: the sums pure components j.. can make, as bits
+        for opts in reversed(pure):
+            step()
+            self.reach.append(reduce(or_, (self.reach[-1] << cut for cut, *_ in opts)))
+        self.reach.reverse()
+        self.pairs = {(0, 0)}  # (cut, discount) the mixed components can make
+        for opts in mixed:
+            step()
+            self.pairs = {(c + cut, d + fen) for c, d in self.pairs for cut, fen, _, _ in opts}
+            if len(self.pairs) > _MAX_PACKINGS:
+                raise _GiveUp
+
+    def top(self, budget: int) -> int:
+        """The most discount within `budget`, or -1 if nothing fits."""
+        best = -1
+        for cut, fen in self.pairs:
+            if cut <= budget:
+                fits = self.reach[0] & ((2 << (budget - cut)) - 1)
+                best = max(best, fen + fits.bit_length() - 1)
+        return best
+
+    def best(self, budget: int, goal: int) -> tuple[int, _Trail]:
+        """The best rank among the choices within `budget` that give `goal` (`top`)."""
+        states: dict[tuple[int, int], tuple[int, _Trail]] = {(0, 0): (0, None)}
+        for k, layer in enumerate(self.layers):
+            grown: dict[tuple[int, int], tuple[int, _Trail]] = {}
+            for (cut, fen), (key, trail) in states.items():
+                for ocut, ofen, okey, otrail in layer:
+                    if cut + ocut > budget:
+                        break
+                    self.step()
+                    at = (cut + ocut, fen + ofen)
+                    if (k + 1 >= self.mixed and not self.completes(k + 1, at, budget, goal)) or (
+                        at in grown and grown[at][0] >= key + okey
+                    ):
+                        continue
+                    grown[at] = (key + okey, (otrail[0], trail) if otrail else trail)
+            states = grown
+        return max(states.values(), key=lambda state: state[0])
+
+    def completes(self, k: int, at: tuple[int, int], budget: int, goal: int) -> bool:
+        """Whether the pure components from `k` can add exactly what `at` lacks of
+        `goal` within what is left of `budget`."""
+        lack = goal - at[1]
+        return 0 <= lack <= budget - at[0] and bool(self.reach[k - self.mixed] >> lack & 1)
 
 
 def _rates(bo: tuple[_Cand, ...]) -> list[tuple[int, int]]:
@@ -1288,10 +1433,6 @@ def _unwind(trail: _Trail) -> list[_Cand]:
 
 def _reach(d: _Cand, amounts: Sequence[int]) -> bool:
     return sum(amounts[i] for i in d.idx) >= d.p.min_spend
-
-
-def _indexes_of(s: _Search, mask: int) -> list[int]:
-    return [i for i, bit in enumerate(s.bit) if bit & mask]
 
 
 def _in_order(cart: _Cart, combo: Iterable[Promotion]) -> list[Promotion]:
