@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -300,16 +301,20 @@ def step_deal_carts(draw: st.DrawFn) -> tuple[list[CartLine], list[Promotion]]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(step_deal_carts())
+@given(step_deal_carts(), st.sampled_from([model._MAX_PACKINGS, 3]))
 def test_step_deals_against_many_item_deals_match_the_independent_search(
-    cart: tuple[list[CartLine], list[Promotion]],
+    cart: tuple[list[CartLine], list[Promotion]], packings: int
 ) -> None:
+    """With the engine's limit on listed packings, and with a limit of 3, which makes
+    nearly every component of two or more deals a hot one (`_Hot`, searched by sums)."""
     lines, promos = cart
     expected = reference_best(lines, promos, 0)
-    p = price_cart(lines, promos)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(model, "_MAX_PACKINGS", packings)
+        p = price_cart(lines, promos)
+        got = split_answer(lines, promos, 0)
     chosen = [q for q in promos if q.promotion_id in {a.promotion_id for a in p.applied}]
     assert p.exact
     ids = tuple(sorted(q.promotion_id for q in chosen))
     assert (-p.discount, -sum(q.priority for q in chosen), len(chosen), ids) == expected
-    got = split_answer(lines, promos, 0)
     assert got is None or got == expected

@@ -1074,7 +1074,10 @@ class _Split:
             free = (comp, comp & ~taken_i, comp & ~taken_o)
             top = self.top.get(free)
             if top is None:
-                top = max(key for key, _, _ in self.options(*free, s.cart.gross, ()))
+                try:
+                    top = max(key for key, _, _ in self.options(*free, s.cart.gross, ()))
+                except _GiveUp:  # too many ways to settle it: each group at its best
+                    top = s.item_best(free[1]) + s.gross_best(free[2])
                 self.top[free] = top
             bound += top
         return bound
@@ -1089,11 +1092,10 @@ class _Split:
         free_o = s.full & ~sum(c.mask for c in bo)
         door = next((d for d in s.deliveries if _reach(d, base)), None)
         fixed = sum(c.key for c in bi) + (door.key if door else 0)
-        layers = [self.options(comp, comp & free_i, comp & free_o, base, bo) for comp in self.comps]
-        layers.sort(key=len, reverse=True)
+        layers, hot = self.layers(free_i, free_o, base, bo)
         heads = [sum(base[i] for i in o.idx) for o in bo]
-        self.seed([*bi, *bo], layers, _rates(bo))
-        for key, trail in self.combine(layers, bo, heads, fixed):
+        self.seed([*bi, *bo, *(hot.top()[2] if hot else ())], layers, _rates(bo))
+        for key, trail in self.combine(layers, bo, heads, fixed, hot):
             if key <= s.best:
                 return
             picks = [*bi, *bo, *_unwind(trail)]
@@ -1102,6 +1104,38 @@ class _Split:
                 self.open = max(self.open, key)
             if true > s.best:
                 s.best, s.best_set = true, combo
+
+    def layers(
+        self, free_i: int, free_o: int, base: Sequence[int], bo: tuple[_Cand, ...]
+    ) -> tuple[list[list[tuple[int, tuple[int, ...], _Trail]]], _Hot | None]:
+        """Each component's options, most first; a component with too many to list is
+        taken as `_Hot` if it is pure (no small order deal, every item deal on the one
+        big order deal's lines): as a single best option without a big order deal, as
+        the knapsack's last component with one (and at most one such)."""
+        layers, hot = [], None
+        for comp in self.comps:
+            try:
+                layers.append(self.options(comp, comp & free_i, comp & free_o, base, bo))
+                continue
+            except _GiveUp:
+                got = self.hot(comp & free_i, comp & free_o, bo)
+            if not bo:
+                key, _, picks = got.top()
+                layers.append([(key, (), (picks, None))])
+            elif hot is None:
+                hot = got
+            else:
+                raise _GiveUp
+        layers.sort(key=len, reverse=True)
+        return layers, hot
+
+    def hot(self, free_i: int, free_o: int, bo: tuple[_Cand, ...]) -> _Hot:
+        items = [c for c in self.small_items if c.mask & free_i == c.mask]
+        if len(bo) > 1 or any(c.mask & free_o == c.mask for c in self.small_orders):
+            raise _GiveUp
+        if bo and any(c.mask & ~bo[0].mask for c in items):
+            raise _GiveUp
+        return _Hot(items, free_i, self.s.step)
 
     def seed(
         self,
@@ -1183,18 +1217,20 @@ class _Split:
         bo: tuple[_Cand, ...],
         heads: list[int],
         fixed: int,
+        hot: _Hot | None,
     ) -> list[tuple[int, _Trail]]:
         """The complete combinations of this pair that may beat the best, best first:
         the components folded in one by one, states merged by their `sig` sum (with one
         big order deal that steps, a knapsack per step instead: `stepwise`)."""
         s, fen = self.s, self.s.ranks.fen
-        levels = (
-            _levels(bo[0].p, heads[0], sum(layer[0][1][0] for layer in layers))
-            if len(bo) == 1
-            else None
-        )
+        levels = None
+        if len(bo) == 1:
+            most = sum(layer[0][1][0] for layer in layers) + (hot.top()[1] if hot else 0)
+            levels = _levels(bo[0].p, heads[0], most)
         if levels is not None:
-            return self.stepwise(layers, bo[0], heads[0], fixed, levels)
+            return self.stepwise(layers, bo[0], heads[0], fixed, levels, hot)
+        if hot is not None:
+            raise _GiveUp
         rates = _rates(bo)
         plain = _suffix([max(key for key, _, _ in layer) for layer in layers])
         folded = _suffix(
@@ -1234,6 +1270,7 @@ class _Split:
         head: int,
         fixed: int,
         levels: list[int],
+        hot: _Hot | None,
     ) -> list[tuple[int, _Trail]]:
         """One big order deal `o` whose worth is a step function of what the items leave
         of `head` (满减 tiers, 每满减, 立减): for each step, the best components within
@@ -1242,7 +1279,7 @@ class _Split:
         step is returned: should its delivery not be confirmed, the pair stays open and
         the two-level search decides."""
         fen = self.s.ranks.fen
-        knap = _Knapsack(layers, self.s.value, self.s.step)
+        knap = _Knapsack(layers, hot, self.s.value, self.s.step)
         tries = []
         for left in levels:
             worth = _summed_worth(o.p, left)
@@ -1320,17 +1357,19 @@ class _Knapsack:
     def __init__(
         self,
         layers: list[list[tuple[int, tuple[int, ...], _Trail]]],
+        hot: _Hot | None,
         value: Callable[[int], int],
         step: Callable[[], None],
     ) -> None:
-        self.step = step
+        self.step, self.hot = step, hot
         mixed: list[list[_Option]] = []
         pure: list[list[_Option]] = []
         for layer in layers:
             opts = sorted((sig[0], value(key), key, trail) for key, sig, trail in layer)
             (pure if all(cut == fen for cut, fen, _, _ in opts) else mixed).append(opts)
         self.layers, self.mixed = mixed + pure, len(mixed)
-        self.reach = [1]  # reach[j]: the sums pure components j.. can make, as bits
+        # reach[j]: the sums pure components j.. (and the hot one, last) can make, as bits
+        self.reach = [hot.reach(hot.free) if hot else 1]
         for opts in reversed(pure):
             step()
             self.reach.append(reduce(or_, (self.reach[-1] << cut for cut, *_ in opts)))
@@ -1368,13 +1407,78 @@ class _Knapsack:
                         continue
                     grown[at] = (key + okey, (otrail[0], trail) if otrail else trail)
             states = grown
-        return max(states.values(), key=lambda state: state[0])
+        if self.hot is None:
+            return max(states.values(), key=lambda state: state[0])
+        best: tuple[int, _Trail] = (-1, None)
+        for (_, fen), (key, trail) in states.items():
+            got = self.hot.exact(self.hot.free, goal - fen)
+            if got is not None and key + got[0] > best[0]:
+                best = (key + got[0], (got[1], trail))
+        return best
 
     def completes(self, k: int, at: tuple[int, int], budget: int, goal: int) -> bool:
         """Whether the pure components from `k` can add exactly what `at` lacks of
         `goal` within what is left of `budget`."""
         lack = goal - at[1]
         return 0 <= lack <= budget - at[0] and bool(self.reach[k - self.mixed] >> lack & 1)
+
+
+class _Hot:
+    """A component with too many item packings to list (a hot SKU's dozen deals on each
+    of a few lines), pure for the knapsack (each deal's cut is its discount): kept as
+    the sums its packings reach, as bits by a DP over its free lines, and searched for
+    an exact sum only for the states the knapsack brings to it, which are few."""
+
+    def __init__(self, cands: list[_Cand], free: int, step: Callable[[], None]) -> None:
+        self.free, self.step = free, step
+        self.at: dict[int, list[tuple[_Cand, int]]] = {}
+        for c in cands:
+            self.at.setdefault(c.mask & -c.mask, []).append((c, sum(c.shares)))
+        self.sums: dict[int, int] = {0: 1}
+        self.found: dict[tuple[int, int], tuple[int, tuple[_Cand, ...]] | None] = {}
+        self.best: tuple[int, int, tuple[_Cand, ...]] | None = None
+
+    def reach(self, mask: int) -> int:
+        """The sums the packings within `mask` reach, as bits."""
+        got = self.sums.get(mask)
+        if got is None:
+            self.step()
+            low = mask & -mask
+            got = self.reach(mask ^ low)
+            for c, cut in self.at.get(low, ()):
+                if c.mask & mask == c.mask:
+                    got |= self.reach(mask ^ c.mask) << cut
+            self.sums[mask] = got
+        return got
+
+    def exact(self, mask: int, target: int) -> tuple[int, tuple[_Cand, ...]] | None:
+        """The best rank of packings within `mask` that sum to `target`, and the picks."""
+        if target < 0 or not self.reach(mask) >> target & 1:
+            return None
+        if not mask:
+            return 0, ()
+        if (mask, target) in self.found:
+            return self.found[(mask, target)]
+        self.step()
+        low = mask & -mask
+        got = self.exact(mask ^ low, target)
+        for c, cut in self.at.get(low, ()):
+            if c.mask & mask == c.mask:
+                sub = self.exact(mask ^ c.mask, target - cut)
+                if sub is not None and (got is None or sub[0] + c.key > got[0]):
+                    got = (sub[0] + c.key, (c, *sub[1]))
+        self.found[(mask, target)] = got
+        return got
+
+    def top(self) -> tuple[int, int, tuple[_Cand, ...]]:
+        """The packing of the highest rank, (rank, cut, picks): the highest sum (a cut is
+        a discount here), then the lower digits among its packings."""
+        if self.best is None:
+            cut = self.reach(self.free).bit_length() - 1
+            got = self.exact(self.free, cut)
+            assert got is not None  # the sum is reached
+            self.best = (got[0], cut, got[1])
+        return self.best
 
 
 def _rates(bo: tuple[_Cand, ...]) -> list[tuple[int, int]]:
