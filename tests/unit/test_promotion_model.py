@@ -486,7 +486,30 @@ def brute_total(
     return sum(got.values()), list(got.values())
 
 
-def brute_best(lines: list[CartLine], promos: list[Promotion], fee: int) -> tuple[Any, ...]:
+Ranked = tuple[int, int, int, tuple[str, ...], tuple[tuple[int, str], ...]]
+
+
+def documented_rank(discount: int, combo: Sequence[Promotion]) -> Ranked:
+    """The documented order as a tuple, smallest best: the discount, the goods promotions'
+    priority sum, their count, their sorted ids, then the delivery promotion's priority
+    and id."""
+    goods = [p for p in combo if p.group is not Group.delivery]
+    return (
+        -discount,
+        -sum(p.priority for p in goods),
+        len(goods),
+        tuple(sorted(p.promotion_id for p in goods)),
+        tuple((-p.priority, p.promotion_id) for p in combo if p.group is Group.delivery),
+    )
+
+
+def ranked_answer(p: model.Pricing, promos: Sequence[Promotion]) -> Ranked:
+    """The documented rank of what the engine applied."""
+    applied = {a.promotion_id for a in p.applied}
+    return documented_rank(p.discount, [q for q in promos if q.promotion_id in applied])
+
+
+def brute_best(lines: list[CartLine], promos: list[Promotion], fee: int) -> Ranked:
     """Every subset of the money promotions (gifts take no part), legal ones ranked by the
     documented order."""
     promos = [p for p in promos if p.kind is not Kind.gift]
@@ -495,8 +518,7 @@ def brute_best(lines: list[CartLine], promos: list[Promotion], fee: int) -> tupl
         for combo in combinations(promos, n):
             total = brute_total(lines, combo, fee)
             if total is not None:
-                ids = tuple(sorted(p.promotion_id for p in combo))
-                ranked.append((-total[0], -sum(p.priority for p in combo), n, ids))
+                ranked.append(documented_rank(total[0], combo))
     return min(ranked)
 
 
@@ -592,8 +614,7 @@ def test_the_chosen_combination_is_the_brute_force_best(
     assert sorted(mine[1]) == sorted(a.amount for a in p.applied)
     best = brute_best(lines, promos, fee)
     assert -best[0] == p.discount  # never worse than any legal combination, and equal
-    key = (-p.discount, -sum(q.priority for q in chosen), len(chosen))
-    assert (*key, tuple(sorted(q.promotion_id for q in chosen))) == best
+    assert ranked_answer(p, promos) == best
     assert p.exact
     assert [g.promotion_id for g in p.gifts] == brute_gifts(lines, promos, chosen, p)
 

@@ -18,12 +18,15 @@ from hypothesis import strategies as st
 from tests.unit.test_promotion_model import (
     CART,
     KITCHEN,
+    Ranked,
     benefits,
     brute_total,
     carts,
     covers,
+    documented_rank,
     promo,
     promotions,
+    ranked_answer,
 )
 from zhongtai.promotions import model
 from zhongtai.promotions.model import CartLine, Group, Kind, Promotion, Scope, price_cart
@@ -32,8 +35,6 @@ SKUS = tuple(f"sku{i}" for i in range(10))
 CATS = ("drinks", "kitchen", "garden")
 BRANDS = ("b1", "b2", "b3")
 GROUPS = (Group.item, Group.order, Group.delivery)
-
-Ranked = tuple[int, int, int, tuple[str, ...]]  # -total, -priority sum, count, ids
 
 
 def reference_best(lines: list[CartLine], promos: list[Promotion], fee: int) -> Ranked:
@@ -45,13 +46,12 @@ def reference_best(lines: list[CartLine], promos: list[Promotion], fee: int) -> 
     found = [p for p in promos if p.kind is not Kind.gift and alone[p.promotion_id]]
     worth = {p.promotion_id: alone[p.promotion_id][0] for p in found}  # type: ignore[index]
     shared = sorted((p for p in found if not p.exclusive), key=lambda p: GROUPS.index(p.group))
-    best: list[Ranked] = [(0, 0, 0, ())]
+    best: list[Ranked] = [(0, 0, 0, (), ())]
 
     def consider(combo: Sequence[Promotion]) -> None:
         got = brute_total(lines, combo, fee)
         if got is not None:
-            ids = tuple(sorted(p.promotion_id for p in combo))
-            best[0] = min(best[0], (-got[0], -sum(p.priority for p in combo), len(combo), ids))
+            best[0] = min(best[0], documented_rank(got[0], combo))
 
     def scoped(p: Promotion) -> set[int]:
         if p.group is Group.delivery:
@@ -135,11 +135,7 @@ def test_medium_carts_match_an_independent_exact_search(
 ) -> None:
     p = price_cart(lines, promos, delivery_fee=fee)
     assert p.exact
-    chosen = [q for q in promos if q.promotion_id in {a.promotion_id for a in p.applied}]
-    key = (-p.discount, -sum(q.priority for q in chosen), len(chosen))
-    assert (*key, tuple(sorted(q.promotion_id for q in chosen))) == reference_best(
-        lines, promos, fee
-    )
+    assert ranked_answer(p, promos) == reference_best(lines, promos, fee)
 
 
 def test_greedy_takes_the_largest_first() -> None:
@@ -185,8 +181,7 @@ def split_answer(lines: list[CartLine], promos: list[Promotion], fee: int) -> Ra
     chosen = search.best_set
     got: Any = brute_total(lines, chosen, fee)
     assert got is not None
-    ids = tuple(sorted(p.promotion_id for p in chosen))
-    return (-got[0], -sum(p.priority for p in chosen), len(chosen), ids)
+    return documented_rank(got[0], chosen)
 
 
 @settings(max_examples=60, deadline=None)
@@ -248,7 +243,7 @@ def test_a_storewide_step_deal_takes_the_item_deals_that_fill_its_step_exactly()
         chosen = [q for q in promos if q.promotion_id in {a.promotion_id for a in p.applied}]
         assert p.exact and p.discount == 340_00
         assert "".join(sorted(q.promotion_id for q in chosen)) == expected
-        key = (-p.discount, -sum(q.priority for q in chosen), len(chosen), tuple(expected))
+        key = ranked_answer(p, promos)
         assert key == reference_best(lines, promos, 0) == split_answer(lines, promos, 0)
 
 
@@ -270,11 +265,12 @@ def step_deal_carts(draw: st.DrawFn) -> tuple[list[CartLine], list[Promotion]]:
         for i, sku in enumerate(SKUS[: draw(st.integers(5, 9))])
     ]
     kind = draw(st.sampled_from([Kind.repeat_threshold, Kind.threshold, Kind.amount_off]))
-    params: dict[str, Any] = {
+    table: dict[Kind, dict[str, Any]] = {
         Kind.repeat_threshold: {"every": 50_00, "minus": draw(st.sampled_from([20_00, 40_00]))},
         Kind.threshold: {"tiers": (model.Tier(300_00, 60_00), model.Tier(500_00, 150_00))},
         Kind.amount_off: {"amount": 20_00},
-    }[kind]
+    }
+    params = table[kind]
     left_out = frozenset(draw(st.lists(st.sampled_from(BRANDS), max_size=1)))
     promos = [promo("BIG", kind, Group.order, scope=Scope(exclude_brands=left_out), **params)]
     skus = [x.sku_id for x in lines]
@@ -286,16 +282,13 @@ def step_deal_carts(draw: st.DrawFn) -> tuple[list[CartLine], list[Promotion]]:
             )
             continue
         item = draw(st.sampled_from([Kind.amount_off, Kind.percent_off]))
+        worth: dict[str, Any] = (
+            {"amount": draw(st.integers(1, 8)) * 5_00}
+            if item is Kind.amount_off
+            else {"off_bp": draw(st.sampled_from([1_000, 5_000]))}
+        )
         promos.append(
-            promo(
-                f"I{i:02d}",
-                item,
-                scope=scope,
-                priority=draw(st.integers(0, 1)),
-                **{"amount": draw(st.integers(1, 8)) * 5_00}
-                if item is Kind.amount_off
-                else {"off_bp": draw(st.sampled_from([1_000, 5_000]))},
-            )
+            promo(f"I{i:02d}", item, scope=scope, priority=draw(st.integers(0, 1)), **worth)
         )
     return lines, promos
 
@@ -313,8 +306,27 @@ def test_step_deals_against_many_item_deals_match_the_independent_search(
         patch.setattr(model, "_MAX_PACKINGS", packings)
         p = price_cart(lines, promos)
         got = split_answer(lines, promos, 0)
-    chosen = [q for q in promos if q.promotion_id in {a.promotion_id for a in p.applied}]
     assert p.exact
-    ids = tuple(sorted(q.promotion_id for q in chosen))
-    assert (-p.discount, -sum(q.priority for q in chosen), len(chosen), ids) == expected
+    assert ranked_answer(p, promos) == expected
     assert got is None or got == expected
+
+
+def test_the_delivery_promotion_is_settled_after_the_goods_ones() -> None:
+    """A (10 off L0) and B (10 off L0 and L1, 5 each) tie on the discount and cannot
+    stack; 包邮 D1 (priority 1, on L0 from 95.00) is reached after B, not after A, while
+    D2 (anywhere) is reached after both. The goods decide first (A, the smaller id), the
+    delivery promotion last (D2, the one A's net still reaches); the decomposed search
+    proves it although the delivery it counted first (D1) is not the one reached."""
+    lines = [CartLine(f"L{i}", f"s{i}", "c", "b", 100_00, 1) for i in range(2)]
+    first = Scope(skus=frozenset({"s0"}))
+    promos = [
+        promo("A", Kind.amount_off, amount=10_00, scope=first),
+        promo("B", Kind.amount_off, amount=10_00),
+        promo("D1", Kind.free_delivery, Group.delivery, min_spend=95_00, scope=first, priority=1),
+        promo("D2", Kind.free_delivery, Group.delivery),
+    ]
+    p = price_cart(lines, promos, delivery_fee=8_00)
+    assert p.exact and [a.promotion_id for a in p.applied] == ["A", "D2"]
+    assert p.discount == 18_00 and p.delivery_discount == 8_00
+    expected = reference_best(lines, promos, 8_00)
+    assert ranked_answer(p, promos) == expected == split_answer(lines, promos, 8_00)

@@ -28,16 +28,20 @@ Stacking rules (叠加规则), as implemented:
    unless an exclusive promotion won (it applies alone, so then none is).
 
 Best combination: among all legal combinations, the largest total discount wins; ties go
-to the higher sum of priorities, then to fewer promotions, then to the smaller sorted
-tuple of promotion ids. All four fit in one integer rank that adds up over disjoint sets
-of promotions (the id part as a bit mask in which the smallest id is the highest bit: of
-two sets of one size, the smaller sorted tuple is the one holding the smallest id of
-their difference), so the search compares plain integers. Seeded with each exclusive
-promotion alone and with the greedy combination, the search first tries the decomposed
-search (`_Split`, for carts shaped as real catalogues make them: most promotions on one
-to three lines, a few on nearly the whole cart; see its docstring). It proves most such
-carts; when it gives up (a big order-level unit deal, a component with too many small
-promotions) or cannot confirm an optimistic delivery, the exact two-level branch and
+to the higher sum of the goods promotions' priorities (item and order groups), then to
+fewer goods promotions, then to the smaller sorted tuple of their ids, and only then to
+the better delivery promotion (higher priority, then smaller id): every delivery
+promotion waives the same fee, so which one the net reaches is bookkeeping, settled last.
+All of it fits in one integer rank that adds up over disjoint sets of promotions (the id
+part as a bit mask in which the smallest id is the highest bit: of two sets of one size,
+the smaller sorted tuple is the one holding the smallest id of their difference; the
+delivery promotion in the lowest digit), so the search compares plain integers. Seeded
+with each exclusive promotion alone and with the greedy combination, the search first
+tries the decomposed search (`_Split`, for carts shaped as real catalogues make them:
+most promotions on one to three lines, a few on nearly the whole cart; see its
+docstring). It proves nearly all such carts; when it gives up (a big order-level unit
+deal, a big order deal at a rate (折扣) against a component with too many packings to
+list) or cannot confirm an optimistic delivery, the exact two-level branch and
 bound below settles the cart, seeded with the best found:
 - Outer: the order group's packing (disjoint order promotions), line by line (the lowest
   line not yet settled: which order promotion, if any, takes it), best bound first.
@@ -613,22 +617,32 @@ _LINEAR: dict[Kind, Callable[[Promotion], tuple[int, int]]] = {
 
 
 class _Ranks:
-    """The rank of a set of promotions, (discount, priority sum, -count, id bits) as one
-    integer in mixed radix: each digit is wide enough that no sum of a lower digit over
-    these candidates reaches the next, so ranks add up over disjoint sets and compare as
-    the documented order does. The smallest id has the highest id bit."""
+    """The rank of a set of promotions, (discount, goods priority sum, -goods count, goods
+    id bits, delivery) as one integer in mixed radix: each digit is wide enough that no
+    sum of a lower digit over these candidates reaches the next, so ranks add up over
+    disjoint sets and compare as the documented order does. The smallest id has the
+    highest id bit; a combination holds one delivery promotion at most, numbered from
+    the worst (1) up."""
 
     def __init__(self, candidates: Sequence[Promotion]) -> None:
-        n = len(candidates)
+        goods = sorted(p.promotion_id for p in candidates if p.group is not Group.delivery)
+        doors = sorted(
+            (p for p in candidates if p.group is Group.delivery),
+            key=lambda p: (-p.priority, p.promotion_id),
+        )
+        self.door = {p.promotion_id: len(doors) - r for r, p in enumerate(doors)}
+        self.doors = len(doors) + 1  # the width of the delivery digit
+        n = len(goods)
         widest = max((abs(p.priority) for p in candidates), default=0) + 1
-        self.one = 1 << n
+        self.one = (len(doors) + 1) << n
         self.priority = self.one * 2 * (n + 2)
         self.fen = self.priority * 2 * (n * widest + 2)
-        ids = sorted(p.promotion_id for p in candidates)
-        self.bit = {pid: 1 << (n - 1 - r) for r, pid in enumerate(ids)}
+        self.bit = {pid: (len(doors) + 1) << (n - 1 - r) for r, pid in enumerate(goods)}
 
     def rest(self, p: Promotion) -> int:
         """The rank of `p` alone, less its discount."""
+        if p.group is Group.delivery:
+            return self.door[p.promotion_id]
         return p.priority * self.priority - self.one + self.bit[p.promotion_id]
 
 
@@ -1100,7 +1114,10 @@ class _Split:
                 return
             picks = [*bi, *bo, *_unwind(trail)]
             true, combo = s.priced(picks)
-            if true < key:
+            # falling short by less than the delivery digit, it reached a delivery
+            # promotion if not the one counted: no other choice of the pair can beat it,
+            # as goods ranks differ by whole multiples of that digit
+            if key - true >= s.ranks.doors:
                 self.open = max(self.open, key)
             if true > s.best:
                 s.best, s.best_set = true, combo
