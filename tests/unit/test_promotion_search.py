@@ -250,7 +250,7 @@ def test_a_storewide_step_deal_takes_the_item_deals_that_fill_its_step_exactly()
 @st.composite
 def step_deal_carts(draw: st.DrawFn) -> tuple[list[CartLine], list[Promotion]]:
     """Carts shaped as the benchmark's hard ones: a storewide step deal (每满减, 满减 tiers
-    or 立减; now and then but for one brand), and many item deals of one or two SKUs each
+    or 立减; now and then but for one brand, or none), and many item deals of one or two SKUs each
     whose discounts it must trade against its steps; small order deals on the lines it
     leaves out."""
     lines = [
@@ -273,6 +273,8 @@ def step_deal_carts(draw: st.DrawFn) -> tuple[list[CartLine], list[Promotion]]:
     params = table[kind]
     left_out = frozenset(draw(st.lists(st.sampled_from(BRANDS), max_size=1)))
     promos = [promo("BIG", kind, Group.order, scope=Scope(exclude_brands=left_out), **params)]
+    if draw(st.integers(0, 3)) == 0:  # now and then none: the small deals alone
+        promos = []
     skus = [x.sku_id for x in lines]
     for i in range(draw(st.integers(6, 14))):
         scope = Scope(skus=frozenset(draw(st.lists(st.sampled_from(skus), min_size=1, max_size=2))))

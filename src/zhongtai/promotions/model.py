@@ -1135,16 +1135,68 @@ class _Split:
                 layers.append(self.options(comp, comp & free_i, comp & free_o, base, bo))
                 continue
             except _GiveUp:
-                got = self.hot(comp & free_i, comp & free_o, bo)
-            if not bo:
-                key, _, picks = got.top()
-                layers.append([(key, (), (picks, None))])
-            elif hot is None:
-                hot = got
-            else:
+                if not bo:
+                    key, picks = self.alone(comp, free_i, free_o, base)
+                    layers.append([(key, (), (picks, None))])
+                    continue
+            if hot is not None:
                 raise _GiveUp
+            hot = self.hot(comp & free_i, comp & free_o, bo)
         layers.sort(key=len, reverse=True)
         return layers, hot
+
+    def alone(
+        self, comp: int, free_i: int, free_o: int, base: Sequence[int]
+    ) -> tuple[int, tuple[_Cand, ...]]:
+        """The best small item and order deals of a component with no big order deal to
+        trade against (one option), when their packings are too many to list: branch
+        and bound on the lowest free line (each item deal that can take it, best first,
+        or none), every node a complete choice; bound: the items within the free lines
+        at their best (a DP over masks) and the order deals on the amounts now, which
+        only fall."""
+        free_i, free_o = comp & free_i, comp & free_o
+        at: dict[int, list[_Cand]] = {}
+        for c in sorted(self.small_items, key=lambda c: c.key, reverse=True):
+            if c.mask & free_i == c.mask:
+                at.setdefault(c.mask & -c.mask, []).append(c)
+        orders = [c for c in self.small_orders if c.mask & free_o == c.mask]
+        amounts = {i: base[i] for i in self.lines_of[comp]}
+        packed: dict[int, int] = {0: 0}
+
+        def most(mask: int) -> int:
+            if mask not in packed:
+                low = mask & -mask
+                packed[mask] = max(
+                    [most(mask ^ low)]
+                    + [
+                        c.key + most(mask ^ c.mask)
+                        for c in at.get(low, ())
+                        if c.mask & mask == c.mask
+                    ]
+                )
+            return packed[mask]
+
+        best: list[tuple[int, tuple[_Cand, ...]]] = [(-1, ())]
+
+        def walk(mask: int, key: int, picks: tuple[_Cand, ...]) -> None:
+            self.s.step()
+            deals, chosen = self.best_orders(orders, amounts)
+            if key + deals > best[0][0]:
+                best[0] = (key + deals, picks + chosen)
+            if not mask or key + most(mask) + deals <= best[0][0]:
+                return
+            low = mask & -mask
+            for c in at.get(low, ()):
+                if c.mask & mask == c.mask:
+                    for i, fen in zip(c.idx, c.shares, strict=True):
+                        amounts[i] -= fen
+                    walk(mask ^ c.mask, key + c.key, (*picks, c))
+                    for i, fen in zip(c.idx, c.shares, strict=True):
+                        amounts[i] += fen
+            walk(mask ^ low, key, picks)
+
+        walk(free_i, 0, ())
+        return best[0]
 
     def hot(self, free_i: int, free_o: int, bo: tuple[_Cand, ...]) -> _Hot:
         items = [c for c in self.small_items if c.mask & free_i == c.mask]
@@ -1183,7 +1235,9 @@ class _Split:
         if got is not None:
             return got
         items = _packings(c for c in self.small_items if c.mask & free_i == c.mask)
-        orders = _packings(c for c in self.small_orders if c.mask & free_o == c.mask)
+        orders = [c for c in self.small_orders if c.mask & free_o == c.mask]
+        seen = sorted({i for c in orders for i in c.idx})  # the lines the order deals see
+        settled: dict[tuple[int, ...], tuple[int, tuple[_Cand, ...]]] = {}
         best: dict[tuple[int, ...], tuple[int, _Trail]] = {}
         for picks, _ in items:
             self.s.step()
@@ -1192,7 +1246,10 @@ class _Split:
                 for i, fen in zip(c.idx, c.shares, strict=True):
                     amounts[i] -= fen
             sig = tuple(sum(base[i] - amounts[i] for i in o.idx if i in amounts) for o in bo)
-            key, deals = self.best_orders(orders, amounts)
+            view = tuple(amounts[i] for i in seen)
+            if view not in settled:  # item choices elsewhere leave the order deals alike
+                settled[view] = self.best_orders(orders, amounts)
+            key, deals = settled[view]
             key += sum(c.key for c in picks)
             if sig not in best or best[sig][0] < key:
                 best[sig] = (key, (picks + deals, None))
@@ -1201,22 +1258,31 @@ class _Split:
         return got
 
     def best_orders(
-        self, orders: list[tuple[tuple[_Cand, ...], int]], amounts: dict[int, int]
+        self, orders: list[_Cand], amounts: dict[int, int]
     ) -> tuple[int, tuple[_Cand, ...]]:
         """The best packing of small order promotions on these amounts, every member
-        giving something (rule 5)."""
-        best, chosen = 0, tuple[_Cand, ...]()
-        for picks, _ in orders:
-            key = 0
-            for o in picks:
-                worth = self.order_key(o, amounts)
-                if not worth:
-                    break
-                key += worth
-            else:
-                if key > best:
-                    best, chosen = key, picks
-        return best, chosen
+        giving something (rule 5): a DP over the set of their lines still free."""
+        worth = {o: self.order_key(o, amounts) for o in orders}
+        at: dict[int, list[_Cand]] = {}
+        for o in orders:
+            if worth[o]:
+                at.setdefault(o.mask & -o.mask, []).append(o)
+        memo: dict[int, tuple[int, tuple[_Cand, ...]]] = {0: (0, ())}
+
+        def pack(mask: int) -> tuple[int, tuple[_Cand, ...]]:
+            got = memo.get(mask)
+            if got is None:
+                low = mask & -mask
+                got = pack(mask ^ low)
+                for o in at.get(low, ()):
+                    if o.mask & mask == o.mask:
+                        key, picks = pack(mask ^ o.mask)
+                        if key + worth[o] > got[0]:
+                            got = (key + worth[o], (o, *picks))
+                memo[mask] = got
+            return got
+
+        return pack(reduce(or_, (o.mask for o in orders if worth[o]), 0))
 
     def order_key(self, o: _Cand, amounts: dict[int, int]) -> int:
         view = tuple(amounts[i] for i in o.idx)
@@ -1523,6 +1589,11 @@ def _pareto(
     deal (those only lose from smaller amounts)."""
     options.sort(key=lambda x: x[0], reverse=True)
     kept: list[tuple[int, tuple[int, ...], _Trail]] = []
+    if len(options[0][1]) <= 1:  # at most one big order deal: kept while the cut falls
+        for opt in options:
+            if not kept or opt[1] < kept[-1][1]:
+                kept.append(opt)
+        return kept
     for opt in options:
         if not any(all(a <= b for a, b in zip(k[1], opt[1], strict=True)) for k in kept):
             kept.append(opt)
