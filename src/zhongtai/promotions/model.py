@@ -76,6 +76,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache, reduce
+from heapq import heapify, heappop, heappush
+from itertools import product
 from operator import or_
 from typing import Literal
 
@@ -1006,6 +1008,10 @@ def _packings(cands: Iterable[_Cand]) -> list[tuple[tuple[_Cand, ...], int]]:
     return out
 
 
+def _union(cands: Iterable[_Cand]) -> int:
+    return reduce(or_, (c.mask for c in cands), 0)
+
+
 def _components(masks: Iterable[int]) -> list[int]:
     """The lines joined by shared promotions, as masks."""
     out: list[int] = []
@@ -1061,36 +1067,42 @@ class _Split:
         self.open = 0  # the highest optimistic value its pricing did not confirm
 
     def solve(self) -> bool:
-        """Search every pair of big packings whose bound can beat the best; True if the
-        best is then proven."""
+        """Search every pair of big packings whose bound can beat the best, best bound
+        first; True if the best is then proven. Bounding a pair costs a pass over the
+        components, so each is first bounded cheaply (the components as its big order
+        packing alone leaves them, or its big item packing alone: the lesser, as more
+        free lines never give less) and bounded exactly only when it comes up."""
         s = self.s
-        pairs = [
-            (self.pair_bound(bo, bi), bo, bi)
-            for bo, _ in _packings(self.big_orders)
-            for bi, _ in _packings(self.big_items)
+        door = s.deliveries[0].key if s.deliveries else 0
+        orders = [(bo, sum(c.key for c in bo), _union(bo)) for bo, _ in _packings(self.big_orders)]
+        items = [(bi, sum(c.key for c in bi), _union(bi)) for bi, _ in _packings(self.big_items)]
+        alone_o = {bo: self.comps_top(0, taken) for bo, _, taken in orders}
+        alone_i = {bi: self.comps_top(taken, 0) for bi, _, taken in items}
+        heap = [
+            (-(ko + ki + door + min(alone_o[bo], alone_i[bi])), n, False, bo, bi)
+            for n, ((bo, ko, _), (bi, ki, _)) in enumerate(product(orders, items))
         ]
-        pairs.sort(key=lambda x: x[0], reverse=True)
-        for bound, bo, bi in pairs:
-            if bound <= s.best:
-                break
-            self.pair(bo, bi)
+        heapify(heap)
+        while heap and -heap[0][0] > s.best:
+            _, n, exact, bo, bi = heappop(heap)
+            if exact:
+                self.pair(bo, bi)
+                continue
+            bound = sum(c.key for c in (*bo, *bi)) + door
+            heappush(heap, (-(bound + self.comps_top(_union(bi), _union(bo))), n, True, bo, bi))
         return self.open <= s.best
 
-    def pair_bound(self, bo: tuple[_Cand, ...], bi: tuple[_Cand, ...]) -> int:
-        """The big promotions at their worth alone, each component at its best on gross
-        prices with the lines the big ones leave."""
-        s = self.s
-        taken_i = sum(c.mask for c in bi)
-        taken_o = sum(c.mask for c in bo)
-        bound = sum(c.key for c in bi) + sum(c.key for c in bo)
-        bound += s.deliveries[0].key if s.deliveries else 0
+    def comps_top(self, taken_i: int, taken_o: int) -> int:
+        """Each component at its best on gross prices with the lines the big promotions
+        leave (each group at its best alone where the component has too many packings)."""
+        s, bound = self.s, 0
         for comp in self.comps:
             free = (comp, comp & ~taken_i, comp & ~taken_o)
             top = self.top.get(free)
             if top is None:
                 try:
                     top = max(key for key, _, _ in self.options(*free, s.cart.gross, ()))
-                except _GiveUp:  # too many ways to settle it: each group at its best
+                except _GiveUp:
                     top = s.item_best(free[1]) + s.gross_best(free[2])
                 self.top[free] = top
             bound += top
@@ -1102,8 +1114,8 @@ class _Split:
         for c in bi:
             for i, fen in zip(c.idx, c.shares, strict=True):
                 base[i] -= fen
-        free_i = s.full & ~sum(c.mask for c in bi)
-        free_o = s.full & ~sum(c.mask for c in bo)
+        free_i = s.full & ~_union(bi)
+        free_o = s.full & ~_union(bo)
         door = next((d for d in s.deliveries if _reach(d, base)), None)
         fixed = sum(c.key for c in bi) + (door.key if door else 0)
         layers, hot = self.layers(free_i, free_o, base, bo)
