@@ -1034,18 +1034,23 @@ class _Split:
     cover one to three lines, a few cover (nearly) the whole cart. The big ones of each
     group are packed first (at most a few hundred ways, usually one big promotion or
     none per group); the small ones then fall apart into components of a few lines,
-    each settled exhaustively into options (the best small order promotions for each
-    choice of small item promotions). What couples the components is the big order
-    promotions' remaining amount: each option carries the item discount it takes off
-    each of them (`sig`), and a dynamic programme over the components keeps, for every
-    sum of those, the best rank (the order deals are step functions of that sum, so the
-    sum itself is the state, where a branch and bound would walk every near tie). A
-    state is cut when a bound (the big order deals at their rate, each option less the
-    floor of that rate on its `sig`; or at their worth now, the options at their best)
-    cannot beat the best. The delivery promotion is counted optimistically (the best
-    one the amounts after the big item deal reach), and every answer is priced exactly
-    (`_Search.priced`): the result is proven only if no optimistic value stays above the
-    best priced one; else the two-level search goes on from it."""
+    each settled into options (the best small order promotions, packed by a DP over
+    their lines, for each choice of small item promotions). What couples the components
+    is the big order promotions' remaining amount: each option carries the item
+    discount it takes off each of them (`sig`). With one big order deal that steps
+    (满减 tiers, 每满减, 立减), each step is a multiple-choice knapsack over the
+    components (`_Knapsack`: the best discount from bit sets of the sums they reach,
+    then the full rank); otherwise a dynamic programme over the components keeps, for
+    every sum of `sig`, the best rank, a state cut when a bound (the big order deals at
+    their rate, each option less the floor of that rate on its `sig`; or at their worth
+    now, the options at their best) cannot beat the best. A component with too many
+    item packings to list (a hot SKU's many deals) is searched by its reachable sums
+    (`_Hot`) or, with no big order deal, by its own branch and bound (`alone`). The
+    delivery promotion is counted optimistically (the best one the amounts after the
+    big item deal reach), and every answer is priced exactly (`_Search.priced`): the
+    result is proven only if no optimistic value stays above the best priced one (a
+    different delivery promotion reached counts as confirmed: it is the last tie-break);
+    else the two-level search goes on from it."""
 
     def __init__(self, search: _Search) -> None:
         self.s = search
