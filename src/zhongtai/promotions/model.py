@@ -75,7 +75,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import lru_cache, reduce
+from functools import lru_cache, partial, reduce
 from heapq import heapify, heappop, heappush
 from itertools import product
 from operator import or_
@@ -1461,18 +1461,29 @@ class _Knapsack:
         value: Callable[[int], int],
         step: Callable[[], None],
     ) -> None:
-        self.step, self.hot = step, hot
+        self.step = step
         mixed: list[list[_Option]] = []
         pure: list[list[_Option]] = []
         for layer in layers:
             opts = sorted((sig[0], value(key), key, trail) for key, sig, trail in layer)
             (pure if all(cut == fen for cut, fen, _, _ in opts) else mixed).append(opts)
+        # The last component is looked up by the sum it must make, not walked: the hot
+        # one, or else the pure one with the most options (its sums then cost no shift).
+        pure.sort(key=len)
+        self.last: Callable[[int], tuple[int, tuple[_Cand, ...]] | None] | None = None
+        sums = 1
+        if hot is not None:
+            self.last, sums = partial(hot.exact, hot.free), hot.reach(hot.free)
+        elif pure:
+            by_cut = {cut: (key, trail[0] if trail else ()) for cut, _, key, trail in pure.pop()}
+            self.last, sums = by_cut.get, _bitset(by_cut)
         self.layers, self.mixed = mixed + pure, len(mixed)
-        # reach[j]: the sums pure components j.. (and the hot one, last) can make, as bits
-        self.reach = [hot.reach(hot.free) if hot else 1]
+        self.reach = [sums]  # reach[j]: the sums pure components j.. and the last can make
         for opts in reversed(pure):
-            step()
-            self.reach.append(reduce(or_, (self.reach[-1] << cut for cut, *_ in opts)))
+            if len(opts) > 1 or opts[0][0]:
+                step()
+                sums = reduce(or_, (sums << cut for cut, *_ in opts))
+            self.reach.append(sums)
         self.reach.reverse()
         self.pairs = {(0, 0)}  # (cut, discount) the mixed components can make
         for opts in mixed:
@@ -1507,11 +1518,11 @@ class _Knapsack:
                         continue
                     grown[at] = (key + okey, (otrail[0], trail) if otrail else trail)
             states = grown
-        if self.hot is None:
+        if self.last is None:
             return max(states.values(), key=lambda state: state[0])
         best: tuple[int, _Trail] = (-1, None)
         for (_, fen), (key, trail) in states.items():
-            got = self.hot.exact(self.hot.free, goal - fen)
+            got = self.last(goal - fen)
             if got is not None and key + got[0] > best[0]:
                 best = (key + got[0], (got[1], trail))
         return best
@@ -1521,6 +1532,15 @@ class _Knapsack:
         `goal` within what is left of `budget`."""
         lack = goal - at[1]
         return 0 <= lack <= budget - at[0] and bool(self.reach[k - self.mixed] >> lack & 1)
+
+
+def _bitset(sums: Iterable[int]) -> int:
+    """The sums as the bits of one integer, set in a buffer rather than shifted in."""
+    sums = list(sums)
+    buf = bytearray(max(sums) // 8 + 1)
+    for x in sums:
+        buf[x >> 3] |= 1 << (x & 7)
+    return int.from_bytes(buf, "little")
 
 
 class _Hot:
