@@ -1066,7 +1066,6 @@ class _Split:
         self.lines_of = {
             comp: [i for i, bit in enumerate(search.bit) if bit & comp] for comp in self.comps
         }
-        self.top: dict[tuple[int, int, int], int] = {}
         self.memo: dict[tuple[int, ...], list[tuple[int, tuple[int, ...], _Trail]]] = {}
         self.worth: dict[tuple[_Cand, tuple[int, ...]], int] = {}
         self.open = 0  # the highest optimistic value its pricing did not confirm
@@ -1098,20 +1097,12 @@ class _Split:
         return self.open <= s.best
 
     def comps_top(self, taken_i: int, taken_o: int) -> int:
-        """Each component at its best on gross prices with the lines the big promotions
-        leave (each group at its best alone where the component has too many packings)."""
-        s, bound = self.s, 0
-        for comp in self.comps:
-            free = (comp, comp & ~taken_i, comp & ~taken_o)
-            top = self.top.get(free)
-            if top is None:
-                try:
-                    top = max(key for key, _, _ in self.options(*free, s.cart.gross, ()))
-                except _GiveUp:
-                    top = s.item_best(free[1]) + s.gross_best(free[2])
-                self.top[free] = top
-            bound += top
-        return bound
+        """What the components can add with the lines the big promotions leave, at most:
+        in each, its item deals and its order deals each at their best alone on gross
+        prices (the coupling inside a component is left to the pairs that come up;
+        both packings are memoised by mask, so a bound costs a few look-ups)."""
+        s = self.s
+        return sum(s.item_best(c & ~taken_i) + s.gross_best(c & ~taken_o) for c in self.comps)
 
     def pair(self, bo: tuple[_Cand, ...], bi: tuple[_Cand, ...]) -> None:
         s = self.s
