@@ -1008,6 +1008,30 @@ def _packings(cands: Iterable[_Cand]) -> list[tuple[tuple[_Cand, ...], int]]:
     return out
 
 
+def _pack(worth: dict[_Cand, int]) -> tuple[int, tuple[_Cand, ...]]:
+    """The best set of these order deals with disjoint lines, by their worth: a DP over
+    the set of their lines still free."""
+    at: dict[int, list[_Cand]] = {}
+    for o in worth:
+        at.setdefault(o.mask & -o.mask, []).append(o)
+    memo: dict[int, tuple[int, tuple[_Cand, ...]]] = {0: (0, ())}
+
+    def pack(mask: int) -> tuple[int, tuple[_Cand, ...]]:
+        got = memo.get(mask)
+        if got is None:
+            low = mask & -mask
+            got = pack(mask ^ low)
+            for o in at.get(low, ()):
+                if o.mask & mask == o.mask:
+                    key, picks = pack(mask ^ o.mask)
+                    if key + worth[o] > got[0]:
+                        got = (key + worth[o], (o, *picks))
+            memo[mask] = got
+        return got
+
+    return pack(_union(worth))
+
+
 def _union(cands: Iterable[_Cand]) -> int:
     return reduce(or_, (c.mask for c in cands), 0)
 
@@ -1067,6 +1091,7 @@ class _Split:
             comp: [i for i, bit in enumerate(search.bit) if bit & comp] for comp in self.comps
         }
         self.memo: dict[tuple[int, ...], list[tuple[int, tuple[int, ...], _Trail]]] = {}
+        self.packed: dict[tuple[tuple[_Cand, int], ...], tuple[int, tuple[_Cand, ...]]] = {}
         self.worth: dict[tuple[_Cand, tuple[int, ...]], int] = {}
         self.open = 0  # the highest optimistic value its pricing did not confirm
 
@@ -1242,21 +1267,34 @@ class _Split:
         got = self.memo.get(memo_key)
         if got is not None:
             return got
-        items = _packings(c for c in self.small_items if c.mask & free_i == c.mask)
+        fits = [c for c in self.small_items if c.mask & free_i == c.mask]
+        items = _packings(fits)
         orders = [c for c in self.small_orders if c.mask & free_o == c.mask]
         seen = sorted({i for c in orders for i in c.idx})  # the lines the order deals see
-        settled: dict[tuple[int, ...], tuple[int, tuple[_Cand, ...]]] = {}
+        bit = self.s.bit
+        cuts = {  # what each item deal takes off each big order deal's lines
+            c: tuple(
+                sum(fen for i, fen in zip(c.idx, c.shares, strict=True) if bit[i] & o.mask)
+                for o in bo
+            )
+            for c in fits
+        }
+        zero = tuple(0 for _ in bo)
+        settled: dict[tuple[int, ...], tuple[int, tuple[_Cand, ...]]] = {(): (0, ())}
         best: dict[tuple[int, ...], tuple[int, _Trail]] = {}
         for picks, _ in items:
             self.s.step()
-            amounts = {i: base[i] for i in lines}
-            for c in picks:
-                for i, fen in zip(c.idx, c.shares, strict=True):
-                    amounts[i] -= fen
-            sig = tuple(sum(base[i] - amounts[i] for i in o.idx if i in amounts) for o in bo)
-            view = tuple(amounts[i] for i in seen)
-            if view not in settled:  # item choices elsewhere leave the order deals alike
-                settled[view] = self.best_orders(orders, amounts)
+            sig = tuple(map(sum, zip(zero, *(cuts[c] for c in picks), strict=True)))
+            view: tuple[int, ...] = ()
+            if seen:
+                amounts = {i: base[i] for i in seen}
+                for c in picks:
+                    for i, fen in zip(c.idx, c.shares, strict=True):
+                        if i in amounts:
+                            amounts[i] -= fen
+                view = tuple(amounts.values())
+                if view not in settled:  # item choices elsewhere leave the orders alike
+                    settled[view] = self.best_orders(orders, amounts)
             key, deals = settled[view]
             key += sum(c.key for c in picks)
             if sig not in best or best[sig][0] < key:
@@ -1270,27 +1308,12 @@ class _Split:
     ) -> tuple[int, tuple[_Cand, ...]]:
         """The best packing of small order promotions on these amounts, every member
         giving something (rule 5): a DP over the set of their lines still free."""
-        worth = {o: self.order_key(o, amounts) for o in orders}
-        at: dict[int, list[_Cand]] = {}
-        for o in orders:
-            if worth[o]:
-                at.setdefault(o.mask & -o.mask, []).append(o)
-        memo: dict[int, tuple[int, tuple[_Cand, ...]]] = {0: (0, ())}
-
-        def pack(mask: int) -> tuple[int, tuple[_Cand, ...]]:
-            got = memo.get(mask)
-            if got is None:
-                low = mask & -mask
-                got = pack(mask ^ low)
-                for o in at.get(low, ()):
-                    if o.mask & mask == o.mask:
-                        key, picks = pack(mask ^ o.mask)
-                        if key + worth[o] > got[0]:
-                            got = (key + worth[o], (o, *picks))
-                memo[mask] = got
-            return got
-
-        return pack(reduce(or_, (o.mask for o in orders if worth[o]), 0))
+        worth = {o: w for o in orders if (w := self.order_key(o, amounts))}
+        key = tuple(worth.items())  # the packing depends on nothing else
+        got = self.packed.get(key)
+        if got is None:
+            got = self.packed[key] = _pack(worth)
+        return got
 
     def order_key(self, o: _Cand, amounts: dict[int, int]) -> int:
         view = tuple(amounts[i] for i in o.idx)
