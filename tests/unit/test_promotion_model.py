@@ -581,20 +581,28 @@ def benefits(kind: Kind, draw: st.DrawFn) -> dict[str, Any]:
 
 
 @st.composite
-def promotions(draw: st.DrawFn) -> list[Promotion]:
+def promotions(
+    draw: st.DrawFn,
+    count: tuple[int, int] = (0, 6),
+    scope: st.SearchStrategy[Scope] | None = None,
+    exclusive_one_in: int = 5,
+    top_priority: int = 2,
+) -> list[Promotion]:
+    """Promotions of every kind; by default few, for the brute force; the search tests
+    ask for more, with scopes of their own and exclusive ones rarer."""
     out = []
-    for i in range(draw(st.integers(0, 6))):
+    for i in range(draw(st.integers(*count))):
         kind = draw(st.sampled_from(list(Kind)))
         group = model.LEVEL.get(kind) or draw(st.sampled_from([Group.item, Group.order]))
         out.append(
             Promotion(
-                f"P{i}",
+                f"P{i:02d}",
                 f"promotion {i}",
                 kind,
                 group,
-                scope=draw(scopes()),
-                exclusive=kind is not Kind.gift and draw(st.integers(0, 4)) == 0,
-                priority=draw(st.integers(0, 2)),
+                scope=draw(scopes() if scope is None else scope),
+                exclusive=kind is not Kind.gift and draw(st.integers(1, exclusive_one_in)) == 1,
+                priority=draw(st.integers(0, top_priority)),
                 **benefits(kind, draw),
             )
         )

@@ -19,7 +19,6 @@ from tests.unit.test_promotion_model import (
     CART,
     KITCHEN,
     Ranked,
-    benefits,
     brute_total,
     carts,
     covers,
@@ -107,25 +106,8 @@ def medium_scopes(draw: st.DrawFn) -> Scope:
     return Scope(skus=frozenset(draw(st.lists(st.sampled_from(SKUS), min_size=1, max_size=3))))
 
 
-@st.composite
-def medium_promotions(draw: st.DrawFn) -> list[Promotion]:
-    out = []
-    for i in range(draw(st.integers(25, 45))):
-        kind = draw(st.sampled_from(list(Kind)))
-        group = model.LEVEL.get(kind) or draw(st.sampled_from([Group.item, Group.order]))
-        out.append(
-            Promotion(
-                f"P{i:02d}",
-                f"promotion {i}",
-                kind,
-                group,
-                scope=draw(medium_scopes()),
-                exclusive=kind is not Kind.gift and draw(st.integers(0, 15)) == 0,
-                priority=draw(st.integers(0, 1)),
-                **benefits(kind, draw),
-            )
-        )
-    return out
+def medium_promotions() -> st.SearchStrategy[list[Promotion]]:
+    return promotions(count=(25, 45), scope=medium_scopes(), exclusive_one_in=16, top_priority=1)
 
 
 @settings(max_examples=40, deadline=None)
