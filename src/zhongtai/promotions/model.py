@@ -1444,7 +1444,7 @@ def _levels(p: Promotion, head: int, most: int) -> list[int] | None:
     if p.kind is Kind.threshold:
         steps = [t.threshold for t in p.tiers]
     elif p.kind is Kind.repeat_threshold:
-        steps = list(range(p.every, head + 1, p.every))
+        steps = list(range(max(p.every, low // p.every * p.every), head + 1, p.every))
     elif p.kind is Kind.amount_off and low >= p.amount:
         steps = [p.amount]
     else:
