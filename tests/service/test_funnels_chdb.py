@@ -16,7 +16,7 @@ from tests.unit.test_funnel_model import persons, request
 from zhongtai.data import schema
 from zhongtai.data.analysis import model, queries
 from zhongtai.data.analysis.model import Event, FunnelIn, FunnelOut, RetentionIn
-from zhongtai.data.collector.model import stamp
+from zhongtai.data.collector.model import warehouse_row
 from zhongtai.data.warehouse import Chdb
 
 T0 = datetime(2025, 3, 1, 12, tzinfo=UTC)
@@ -31,36 +31,20 @@ def wh(tmp_path_factory: pytest.TempPathFactory) -> Chdb:
     return warehouse
 
 
-BLANK = {
-    "source": "test",
-    "member_id": "",
-    "anonymous_id": "",
-    "device_id": "",
-    "order_id": "",
-    "amount": 0,
-    "qty": 0,
-    "properties": "{}",
-}
-
-
 def _row(tenant: str, e: Event) -> dict[str, Any]:
-    fields = {
-        "type": e.type,
-        "name": e.name,
-        "actor": e.actor,
-        "channel": e.channel,
-        "store": e.store,
-        "sku": e.sku,
-    }
-    when = stamp(e.time)
-    return {
-        **BLANK,
-        **fields,
-        "tenant_id": tenant,
-        "event_id": uuid.uuid4().hex,
-        "time": when,
-        "received_at": when,
-    }
+    row = warehouse_row(
+        uuid.uuid4().hex,
+        "test",
+        e.type,
+        e.time,
+        e.time,
+        name=e.name,
+        actor=e.actor,
+        channel=e.channel,
+        store=e.store,
+        sku=e.sku,
+    )
+    return {**row, "tenant_id": tenant}
 
 
 def load(wh: Chdb, events: Sequence[Event], persons: Mapping[str, int] | None = None) -> str:

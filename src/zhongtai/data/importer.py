@@ -128,25 +128,19 @@ def _not_yet(uow: UnitOfWork, source: str, batch: Sequence[Purchase]) -> list[Pu
 def _row(p: Purchase, member: str, source: str, now: datetime) -> dict[str, object]:
     at = datetime.combine(p.day, time(12), tzinfo=UTC)  # the log has days, not times
     order = f"{source}-{p.line}".upper()
-    return {
-        "event_id": order,
-        "source": "import",
-        "type": "purchase",
-        "name": "",
-        "time": events.stamp(at),
-        "received_at": events.stamp(now),
-        "actor": f"{IdKind.member.value}:{member}",
-        "member_id": member,
-        "anonymous_id": "",
-        "device_id": "",
-        "channel": source,
-        "store": "",
-        "sku": "",
-        "order_id": order,
-        "amount": p.amount,
-        "qty": p.units,
-        "properties": "{}",
-    }
+    return events.warehouse_row(
+        order,
+        "import",
+        "purchase",
+        at,
+        now,
+        actor=f"{IdKind.member.value}:{member}",
+        member_id=member,
+        channel=source,
+        order_id=order,
+        amount=p.amount,
+        qty=p.units,
+    )
 
 
 def load(

@@ -247,30 +247,58 @@ def _is_props(exc: ValidationError) -> bool:
     return exc.title != EventIn.__name__
 
 
+_EMPTY: dict[str, Any] = {
+    "name": "",
+    "actor": "",
+    "member_id": "",
+    "anonymous_id": "",
+    "device_id": "",
+    "channel": "",
+    "store": "",
+    "sku": "",
+    "category": "",
+    "order_id": "",
+    "amount": 0,
+    "qty": 0,
+    "properties": "{}",
+}
+
+
+def warehouse_row(
+    event_id: str, source: str, type_: str, at: datetime, now: datetime, **columns: Any
+) -> dict[str, Any]:
+    """One row of the warehouse's events table (`schema.EVENTS`, but for the tenant): what
+    every source gives, and of the other columns those `columns` names, the rest empty."""
+    if not columns.keys() <= _EMPTY.keys():
+        raise ValueError(f"not columns of the events table: {columns.keys() - _EMPTY.keys()}")
+    row = {"event_id": event_id, "source": source, "type": type_}
+    return {**row, "time": stamp(at), "received_at": stamp(now), **_EMPTY, **columns}
+
+
 def _row(
     event: EventIn, props: _Props, links: list[tuple[IdKind, str]], event_id: str, now: datetime
 ) -> dict[str, Any]:
     values = props.model_dump(exclude_none=True)
     named = dict(links)
-    return {
-        "event_id": event_id,
-        "source": "collector",
-        "type": event.type.value,
-        "name": values.get("name", "") if event.type is EventType.custom else "",
-        "time": stamp(event.time),
-        "received_at": stamp(now),
-        "actor": actor(links),
-        "member_id": named.get(IdKind.member, ""),
-        "anonymous_id": named.get(IdKind.cookie, ""),
-        "device_id": named.get(IdKind.device, ""),
-        "channel": event.channel,
-        "store": event.store or "",
-        "sku": str(values.get("sku", "")),
-        "order_id": str(values.get("order", "")),
-        "amount": int(values.get("amount", values.get("price", 0))),
-        "qty": int(values.get("qty", 0)),
-        "properties": json.dumps(values, ensure_ascii=False, default=str),
-    }
+    return warehouse_row(
+        event_id,
+        "collector",
+        event.type.value,
+        event.time,
+        now,
+        name=values.get("name", "") if event.type is EventType.custom else "",
+        actor=actor(links),
+        member_id=named.get(IdKind.member, ""),
+        anonymous_id=named.get(IdKind.cookie, ""),
+        device_id=named.get(IdKind.device, ""),
+        channel=event.channel,
+        store=event.store or "",
+        sku=str(values.get("sku", "")),
+        order_id=str(values.get("order", "")),
+        amount=int(values.get("amount", values.get("price", 0))),
+        qty=int(values.get("qty", 0)),
+        properties=json.dumps(values, ensure_ascii=False, default=str),
+    )
 
 
 def _storable_time(at: datetime) -> datetime:
@@ -338,22 +366,17 @@ def business_row(
     subject = type_.split(".", 1)[0]
     member = payload.get("member_id") or (payload.get("id") if subject == "member" else None)
     order = payload.get("order_id") or (payload.get("id") if subject == "order" else None)
-    return {
-        "event_id": event_id,
-        "source": "business",
-        "type": type_,
-        "name": "",
-        "time": stamp(at),
-        "received_at": stamp(now),
-        "actor": f"{IdKind.member.value}:{member}" if member else "",
-        "member_id": member or "",
-        "anonymous_id": "",
-        "device_id": "",
-        "channel": str(payload.get("channel") or ""),
-        "store": str(payload.get("store") or ""),
-        "sku": "",
-        "order_id": order or "",
-        "amount": _first_int(payload, ("total", "amount", "paid", "refund", "points")),
-        "qty": 0,
-        "properties": json.dumps(payload, ensure_ascii=False, default=str),
-    }
+    return warehouse_row(
+        event_id,
+        "business",
+        type_,
+        at,
+        now,
+        actor=f"{IdKind.member.value}:{member}" if member else "",
+        member_id=member or "",
+        channel=str(payload.get("channel") or ""),
+        store=str(payload.get("store") or ""),
+        order_id=order or "",
+        amount=_first_int(payload, ("total", "amount", "paid", "refund", "points")),
+        properties=json.dumps(payload, ensure_ascii=False, default=str),
+    )
