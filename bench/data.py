@@ -688,12 +688,9 @@ def _tag_people(rng: np.random.Generator, persons: int, density: float) -> npt.N
 
 def _long_table(wh: warehouse.Warehouse, tenant: str, tag: str, value: str, people: Any) -> None:
     """Rows of the long table of tag values, straight from numpy through chDB's Python()."""
-    table = pa.table({"person": people})  # noqa: F841  (chDB's Python() reads it by name)
-    session = wh._session()  # type: ignore[attr-defined]  # embedded chDB only
-    session.query(
-        f"INSERT INTO {wh.database}.person_tags SELECT '{tenant}', '{tag}',"
-        f" toDate('{AUDIENCE_DAY}'), '{value}', person FROM Python(table)"
-    )
+    assert isinstance(wh, warehouse.Chdb), "the audience benchmark loads embedded chDB"
+    select = f"'{tenant}', '{tag}', toDate('{AUDIENCE_DAY}'), '{value}', person"
+    wh.insert_arrow("person_tags", select, pa.table({"person": people}))
 
 
 def _audience(

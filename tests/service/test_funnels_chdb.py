@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import chain
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -346,3 +347,18 @@ def test_retention_counts_periods_in_the_time_zone(wh: Chdb) -> None:
         ("2025-03-01", 1, [0, 0, 1]),
         ("2025-03-02", 1, [1, 0, 0]),
     ]
+
+
+def test_a_bulk_load_from_arrow_lands_every_row(wh: Chdb) -> None:
+    """`insert_arrow`, the embedded warehouse's bulk path (the audience benchmark loads
+    ten million persons per tag through it): every person once, constants beside them."""
+    tenant = f"t{uuid.uuid4().hex[:12]}"
+    people = pa.array(range(1, 10_001), type=pa.uint64())
+    select = f"'{tenant}', 'vip', toDate('2026-11-01'), 'yes', person"
+    wh.insert_arrow("person_tags", select, pa.table({"person": people}))
+    [got] = wh.rows(
+        "SELECT count() AS n, uniqExact(person) AS persons, max(person) AS top"
+        " FROM zt_test.person_tags WHERE tenant_id = {t:String} AND value = 'yes'",
+        {"t": tenant},
+    )
+    assert (int(got["n"]), int(got["persons"]), int(got["top"])) == (10_000, 10_000, 10_000)

@@ -117,6 +117,14 @@ class Chdb:
             sql = f"{_insert_sql(self.database, table, token)}\n{_json_lines(rows)}"
             self._query(sql, "Null", {"zt_token": token} if token else None)
 
+    def insert_arrow(self, table: str, select: str, data: pa.Table) -> None:
+        """Embedded only, for bulk loads straight from numpy: INSERT INTO `table` SELECT
+        `select` FROM the Arrow table `data` (chDB's Python() reads it by its name here)."""
+        with Chdb._lock:
+            self._session().query(
+                f"INSERT INTO {self.database}.{table} SELECT {select} FROM Python(data)"
+            )
+
 
 class ClickHouseServer:
     """A ClickHouse server or cluster over its HTTP interface (`ZT_CLICKHOUSE_URL`)."""
