@@ -1141,8 +1141,18 @@ class _Split:
         fixed = sum(c.key for c in bi) + (door.key if door else 0)
         layers, hot = self.layers(free_i, free_o, base, bo)
         heads = [sum(base[i] for i in o.idx) for o in bo]
-        self.seed([*bi, *bo, *(hot.top()[2] if hot else ())], layers, _rates(bo))
-        for key, trail in self.combine(layers, bo, heads, fixed, hot):
+        levels = None
+        if len(bo) == 1:
+            most = sum(layer[0][1][0] for layer in layers) + (hot.top()[1] if hot else 0)
+            levels = _levels(bo[0].p, heads[0], most)
+        if levels is not None:  # exact per step: no seed needed for its bounds
+            found = self.stepwise(layers, bo[0], heads[0], fixed, levels, hot)
+        elif hot is not None:
+            raise _GiveUp
+        else:
+            self.seed([*bi, *bo], layers, _rates(bo))
+            found = self.combine(layers, bo, heads, fixed)
+        for key, trail in found:
             if key <= s.best:
                 return
             picks = [*bi, *bo, *_unwind(trail)]
@@ -1331,20 +1341,11 @@ class _Split:
         bo: tuple[_Cand, ...],
         heads: list[int],
         fixed: int,
-        hot: _Hot | None,
     ) -> list[tuple[int, _Trail]]:
         """The complete combinations of this pair that may beat the best, best first:
         the components folded in one by one, states merged by their `sig` sum (with one
-        big order deal that steps, a knapsack per step instead: `stepwise`)."""
+        big order deal that steps, `stepwise` instead)."""
         s, fen = self.s, self.s.ranks.fen
-        levels = None
-        if len(bo) == 1:
-            most = sum(layer[0][1][0] for layer in layers) + (hot.top()[1] if hot else 0)
-            levels = _levels(bo[0].p, heads[0], most)
-        if levels is not None:
-            return self.stepwise(layers, bo[0], heads[0], fixed, levels, hot)
-        if hot is not None:
-            raise _GiveUp
         rates = _rates(bo)
         plain = _suffix([max(key for key, _, _ in layer) for layer in layers])
         folded = _suffix(
