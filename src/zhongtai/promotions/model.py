@@ -1067,9 +1067,10 @@ class _Split:
     then the full rank); otherwise a dynamic programme over the components keeps, for
     every sum of `sig`, the best rank, a state cut when a bound (the big order deals at
     their rate, each option less the floor of that rate on its `sig`; or at their worth
-    now, the options at their best) cannot beat the best. A component with too many
-    item packings to list (a hot SKU's many deals) is searched by its reachable sums
-    (`_Hot`) or, with no big order deal, by its own branch and bound (`alone`). The
+    now, the options at their best) cannot beat the best. With no big order deal, each
+    component's one best choice comes from its own branch and bound (`alone`); with
+    one, a component with too many item packings to list (a hot SKU's many deals) is
+    searched by its reachable sums (`_Hot`). The
     delivery promotion is counted optimistically (the best one the amounts after the
     big item deal reach), and every answer is priced exactly (`_Search.priced`): the
     result is proven only if no optimistic value stays above the best priced one (a
@@ -1168,20 +1169,23 @@ class _Split:
     def layers(
         self, free_i: int, free_o: int, base: Sequence[int], bo: tuple[_Cand, ...]
     ) -> tuple[list[list[tuple[int, tuple[int, ...], _Trail]]], _Hot | None]:
-        """Each component's options, most first; a component with too many to list is
-        taken as `_Hot` if it is pure (no small order deal, every item deal on the one
-        big order deal's lines): as a single best option without a big order deal, as
-        the knapsack's last component with one (and at most one such)."""
-        layers, hot = [], None
+        """Each component's options, most first: without a big order deal, its one best
+        choice (`alone`); with one, each choice that trades differently against it, a
+        component with too many to list taken as `_Hot` if it is pure (no small order
+        deal, every item deal on the big order deal's lines), as the knapsack's last
+        component (one such at most)."""
+        layers: list[list[tuple[int, tuple[int, ...], _Trail]]] = []
+        hot = None
         for comp in self.comps:
+            if not bo:  # nothing to trade against: its one best choice, by branch and bound
+                key, picks = self.alone(comp, free_i, free_o, base)
+                layers.append([(key, (), (picks, None))])
+                continue
             try:
                 layers.append(self.options(comp, comp & free_i, comp & free_o, base, bo))
                 continue
             except _GiveUp:
-                if not bo:
-                    key, picks = self.alone(comp, free_i, free_o, base)
-                    layers.append([(key, (), (picks, None))])
-                    continue
+                pass
             if hot is not None:
                 raise _GiveUp
             hot = self.hot(comp & free_i, comp & free_o, bo)
@@ -1192,8 +1196,8 @@ class _Split:
         self, comp: int, free_i: int, free_o: int, base: Sequence[int]
     ) -> tuple[int, tuple[_Cand, ...]]:
         """The best small item and order deals of a component with no big order deal to
-        trade against (one option), when their packings are too many to list: branch
-        and bound on the lowest free line (each item deal that can take it, best first,
+        trade against (one option, so no need to list every packing): branch and bound
+        on the lowest free line (each item deal that can take it, best first,
         or none), every node a complete choice; bound: the items within the free lines
         at their best (a DP over masks) and the order deals on the amounts now, which
         only fall."""
