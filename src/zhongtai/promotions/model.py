@@ -459,7 +459,9 @@ class _Index:
         return mask
 
 
+@lru_cache(maxsize=1 << 14)
 def _indexes(mask: int) -> tuple[int, ...]:
+    """The lines of a mask (a cart's promotions share a few dozen masks at most)."""
     return tuple(i for i in range(mask.bit_length()) if mask >> i & 1)
 
 
