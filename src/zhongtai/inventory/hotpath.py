@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Json
 from sqlalchemy import JSON, Connection, String, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql
@@ -274,8 +273,8 @@ def _write(
     inserts: list[tuple[str, list[dict[str, object]]]],
 ) -> None:
     """The batch's writes. On PostgreSQL the level updates and every new row go in one
-    statement (one round trip however many rows: the batch's writes cost about as much
-    as its wait for the server); on SQLite, in process, one executemany per table."""
+    statement, one round trip whatever the batch holds; on SQLite, in process, one
+    executemany per table."""
     for quota_id, qty in draws.items():
         draw_quota(conn, quota_id, qty)
     inserts = [(table, rows) for table, rows in inserts if rows]
@@ -295,7 +294,9 @@ def _write_at_once(
     inserts: list[tuple[str, list[dict[str, object]]]],
 ) -> None:
     """One data-modifying WITH: the levels' UPDATE and an INSERT per table, every column
-    sent as one array and unnested on the server."""
+    sent as one array and unnested on the server. Arrays go in binary (`%b`): psycopg's
+    text format quotes each element by regular expression, which cost more than the
+    statement itself."""
     shape = (bool(increments), tuple((table, tuple(rows[0])) for table, rows in inserts))
     statement, is_json = _write_statement(shape)
     params: list[Any] = []
@@ -305,17 +306,14 @@ def _write_at_once(
     for _table, rows in inserts:
         params.extend([row[column] for row in rows] for column in rows[0])
     params = [[Json(v) for v in p] if j else p for p, j in zip(params, is_json, strict=True)]
-    cursor: psycopg.Cursor[Any] = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr,assignment]
-    # Planned for these arrays each time: a prepared statement's generic plan does not know
-    # how many levels come and hashes the whole stock table (20 ms instead of 1 ms at 500k
-    # levels); planning costs about 0.2 ms.
-    cursor.execute(statement, params, prepare=False)
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(statement, params)
 
 
 @lru_cache(maxsize=64)
 def _write_statement(
     shape: tuple[bool, tuple[tuple[str, tuple[str, ...]], ...]],
-) -> tuple[str, list[bool]]:
+) -> tuple[str, tuple[bool, ...]]:
     """The statement for a batch of this shape, and which of its parameters are JSON."""
     levels, tables = shape
     parts, is_json = [], []
@@ -334,7 +332,7 @@ def _write_statement(
             f"new{n} AS (INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}))"
         )
         is_json += [isinstance(t, JSON) for t in typed]
-    return f"WITH {', '.join(parts)} SELECT 1", is_json
+    return f"WITH {', '.join(parts)} SELECT 1", tuple(is_json)
 
 
 def _apply_batch(conn: Connection, dialect: str, requests: list[HoldRequest]) -> list[Outcome]:
