@@ -55,6 +55,7 @@ import asyncio
 import dataclasses
 import itertools
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -77,6 +78,7 @@ from zhongtai.data import warehouse
 from zhongtai.data.analysis import queries as funnel_queries
 from zhongtai.data.analysis.model import Condition, FunnelIn
 from zhongtai.data.collector import service as collector
+from zhongtai.data.collector import stream as collector_stream
 from zhongtai.data.oneid import service as oneid
 from zhongtai.data.oneid.model import Guards, IdKind, resolve_arrays, shared_nodes
 from zhongtai.data.tags import queries as tag_queries
@@ -90,6 +92,7 @@ from zhongtai.platform.migrate import upgrade
 from zhongtai.platform.uow import UnitOfWork
 
 CLIENTS = 8
+NATS_URL = os.environ.get("ZT_BENCH_NATS_URL", "nats://127.0.0.1:4222")
 BATCH = 500
 ADMIN, PASSWORD = "admin", "bench-pass-2026"
 IntArray = npt.NDArray[np.int64]
@@ -281,6 +284,49 @@ def _drain(db: Database) -> tuple[float, int]:
     return n / (time.perf_counter() - start), n
 
 
+Arm = tuple[str, list[tuple[bytes, int]], float]  # what, (body, events) to post, seconds
+
+
+def _loads(
+    db: Database, tmp: str, more_env: dict[str, str], arms: list[Arm], say: Callable[[str], None]
+) -> tuple[str, list[Load]]:
+    """A tenant on `db`, a real server over it, a warm-up, then each arm's bodies posted by
+    CLIENTS clients for its seconds: (the tenant's id, each arm's load)."""
+    name = f"databench{random.randrange(10**9)}"
+    tenant_id = create_tenant(db, name, ADMIN, PASSWORD)
+    env = {
+        "ZT_DATABASE_URL": db.url,
+        "ZT_DATA_DIR": tmp,
+        "ZT_RUN_RELAY": "0",
+        "ZT_SECRET_KEY": "bench-data",
+        **more_env,
+    }
+    with server(env) as base:
+        form = {"tenant": name, "username": ADMIN, "password": PASSWORD}
+        token = httpx.post(f"{base}/v1/auth/token", data=form).json()["access_token"]
+        asyncio.run(_clients(base, token, arms[-1][1][-2:], 0.5))  # warm-up
+        loads = []
+        for what, bodies, seconds in arms:
+            say(f"{db.dialect}: {CLIENTS} clients, {what}")
+            loads.append(asyncio.run(_clients(base, token, bodies, seconds)))
+    return tenant_id, loads
+
+
+def _drained(settings: Settings, tenant_id: str) -> tuple[float, int]:
+    """The ingester (writing to this process's one chDB folder) empties the inbox, and the
+    stream with NATS, and the warehouse must hold every event it took."""
+    wdb = Database(settings)
+    try:
+        drain_rate, drained = _drain(wdb)
+        stored = _in_warehouse(settings, tenant_id)
+    finally:
+        collector_stream.close_buffers()
+        wdb.dispose()
+    if stored != drained:
+        raise RuntimeError(f"{drained} events drained but {stored} in the warehouse")
+    return drain_rate, drained
+
+
 def _http(
     kind: str,
     home: Path,
@@ -288,38 +334,19 @@ def _http(
     pool: list[list[dict[str, Any]]],
     say: Callable[[str], None],
 ) -> dict[str, float]:
+    batches = [(_body(events), len(events)) for events in pool]
+    singles = [(_body([e]), 1) for events in pool for e in events]
+    arms = [
+        ("one event per request", singles, seconds / 2),
+        (f"{BATCH} per request", batches, seconds),
+    ]
     with fresh_database(kind) as db, tempfile.TemporaryDirectory() as tmp:
-        name = f"databench{random.randrange(10**9)}"
-        tenant_id = create_tenant(db, name, ADMIN, PASSWORD)
-        env = {
-            "ZT_DATABASE_URL": db.url,
-            "ZT_DATA_DIR": tmp,
-            "ZT_RUN_RELAY": "0",
-            "ZT_SECRET_KEY": "bench-data",
-        }
-        batches = [(_body(events), len(events)) for events in pool]
-        singles = [(_body([e]), 1) for events in pool for e in events]
-        with server(env) as base:
-            form = {"tenant": name, "username": ADMIN, "password": PASSWORD}
-            token = httpx.post(f"{base}/v1/auth/token", data=form).json()["access_token"]
-            say(f"{kind}: warm-up")
-            asyncio.run(_clients(base, token, batches[-2:], 0.5))
-            say(f"{kind}: {CLIENTS} clients, one event per request")
-            single = asyncio.run(_clients(base, token, singles, seconds / 2))
-            say(f"{kind}: {CLIENTS} clients, {BATCH} events per request")
-            batch = asyncio.run(_clients(base, token, batches, seconds))
+        tenant_id, (single, batch) = _loads(db, tmp, {}, arms, say)
         say(f"{kind}: the collector in-process, no HTTP")
         inproc = _collect_in_process(db, tenant_id, pool[: max(4, len(pool) // 8)])
-        # The ingester writes to the one chDB folder of this process (`home`).
-        wdb = Database(dataclasses.replace(db.settings, data_dir=home, database_url=db.url))
-        try:
-            say(f"{kind}: the ingester draining the inbox through OneID into chDB")
-            drain_rate, drained = _drain(wdb)
-            stored = _in_warehouse(wdb.settings, tenant_id)
-        finally:
-            wdb.dispose()
-    if stored != drained:
-        raise RuntimeError(f"{kind}: {drained} events drained but {stored} in the warehouse")
+        say(f"{kind}: the ingester draining the inbox through OneID into chDB")
+        settings = dataclasses.replace(db.settings, data_dir=home, database_url=db.url)
+        drain_rate, drained = _drained(settings, tenant_id)
     return {
         "ingest_http_events_per_s": round(batch.events_per_s),
         "ingest_http_single_events_per_s": round(single.events_per_s, 1),
@@ -330,6 +357,33 @@ def _http(
         "collect_inprocess_events_per_s": round(inproc),
         "inbox_drain_events_per_s": round(drain_rate),
         "inbox_drained_events": drained,
+    }
+
+
+def _http_buffered(
+    home: Path, seconds: float, pool: list[list[dict[str, Any]]], say: Callable[[str], None]
+) -> dict[str, float]:
+    """The same batches into a server configured with NATS: accepted batches wait in a
+    JetStream stream (file storage) instead of the inbox table; then the ingester empties
+    the stream into chDB."""
+    nats = {"ZT_NATS_URL": NATS_URL, "ZT_NATS_STREAM": f"ZT_BENCH_{random.randrange(10**9)}"}
+    batches = [(_body(events), len(events)) for events in pool]
+    with fresh_database("sqlite") as db, tempfile.TemporaryDirectory() as tmp:
+        arms = [(f"{BATCH} per request, buffered in NATS", batches, seconds)]
+        tenant_id, (load,) = _loads(db, tmp, nats, arms, say)
+        settings = dataclasses.replace(
+            db.settings,
+            data_dir=home,
+            database_url=db.url,
+            nats_url=NATS_URL,
+            nats_stream=nats["ZT_NATS_STREAM"],
+        )
+        say("sqlite: the ingester draining the stream through OneID into chDB")
+        drain_rate, _drained_events = _drained(settings, tenant_id)
+    return {
+        "ingest_http_nats_events_per_s": round(load.events_per_s),
+        "ingest_http_nats_batch_p50_ms": round(statistics.median(load.latencies) * 1000, 1),
+        "stream_drain_events_per_s": round(drain_rate),
     }
 
 
@@ -817,6 +871,7 @@ def run(quick: bool, say: Callable[[str], None]) -> dict[str, float]:
         for kind, prefix in (("sqlite", ""), ("postgresql", "pg_")):
             for key, value in _http(kind, chdb_home, seconds, pool, say).items():
                 m[prefix + key] = value
+        m.update(_http_buffered(chdb_home, seconds, pool, say))
         settings = Settings(data_dir=chdb_home, secret_key="bench")
         n = 100_000 if quick else 1_000_000
         m["ingest_bulk_events_per_s"] = round(_bulk(settings, n, 100_000, say))
@@ -846,7 +901,8 @@ def summary(m: dict[str, float]) -> str:
     return (
         f"HTTP ingest {m['ingest_http_events_per_s']:,}/s in batches of {BATCH} "
         f"({m['ingest_batch_vs_single']}x one per request; PostgreSQL "
-        f"{m['pg_ingest_http_events_per_s']:,}/s), inbox drain through OneID "
+        f"{m['pg_ingest_http_events_per_s']:,}/s; buffered in NATS "
+        f"{m['ingest_http_nats_events_per_s']:,}/s), inbox drain through OneID "
         f"{m['inbox_drain_events_per_s']:,}/s; bulk load {m['ingest_bulk_events_per_s']:,}/s from "
         f"Python, {m['ingest_native_events_per_s']:,}/s made in chDB; OneID rebuild of "
         f"{m['oneid_identifiers']:,} identifiers / {m['oneid_edges']:,} links in "

@@ -16,6 +16,7 @@ from zhongtai.data.analysis import api as analysis_api
 from zhongtai.data.analysis import reports as reports_api
 from zhongtai.data.collector import api as collector_api
 from zhongtai.data.collector import service as collector_service
+from zhongtai.data.collector import stream as collector_stream
 from zhongtai.data.oneid import api as oneid_api
 from zhongtai.data.oneid import service as oneid_service
 from zhongtai.data.tags import api as tags_api
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         if task and relay:
             await task
             await relay.close()
+        collector_stream.close_buffers()  # after the relay: its ingester takes from them
         if db is None:
             database.dispose()
 

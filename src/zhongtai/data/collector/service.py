@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from zhongtai.catalog import service as catalog
 from zhongtai.data import warehouse
-from zhongtai.data.collector import model
+from zhongtai.data.collector import model, stream
 from zhongtai.data.collector.store import EventCounter, InboxEvent
 from zhongtai.data.oneid import service as oneid
 from zhongtai.data.oneid.model import IdKind
@@ -76,12 +76,25 @@ def collect(uow: UnitOfWork, events: Sequence[Any], now: datetime | None = None)
         links = [[kind.value, value] for kind, value in checked.links]
         rows.append({"id": event_id, "tenant_id": uow.tenant_id, "row": checked.row})
         rows[-1].update(links=links, received_at=now)
-    if rows:
-        uow.session.execute(insert(InboxEvent), rows)
+    _keep(uow, rows)
     outcomes = Counter(r.reason for r in rejected)
     outcomes["accepted"] = len(rows)
     _count(uow, now.date().isoformat(), outcomes)
     return CollectOut(accepted=len(rows), rejected=rejected, ids=[r["id"] for r in rows])
+
+
+def _keep(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
+    """Durably, before the batch is answered: in the NATS stream when there is one (in
+    the caller's transaction's stead: a burst does not load the database), else in the
+    inbox table."""
+    if not rows:
+        return
+    buffer = stream.buffer_of(uow.db.settings)
+    if buffer is None:
+        uow.session.execute(insert(InboxEvent), rows)
+        return
+    buffered = [stream.Buffered(r["id"], r["tenant_id"], r["row"], r["links"]) for r in rows]
+    buffer.publish(new_id(), buffered)
 
 
 def _count(uow: UnitOfWork, day: str, outcomes: Counter[str]) -> None:
@@ -183,9 +196,14 @@ def _take_batch(db: Database) -> str | None:
 
 
 def ingest(db: Database) -> int:
-    """Relay job (入库): move one batch of inbox events through OneID into the warehouse;
-    returns how many. OneID is idempotent for links it has seen, and the warehouse insert
-    carries the batch id as its token, so a crash anywhere repeats the batch harmlessly."""
+    """Relay job (入库): move one batch of inbox events, and with NATS the buffered batches
+    waiting in the stream, through OneID into the warehouse; returns how many."""
+    return _ingest_inbox(db) + _ingest_stream(db)
+
+
+def _ingest_inbox(db: Database) -> int:
+    """OneID is idempotent for links it has seen, and the warehouse insert carries the
+    batch id as its token, so a crash anywhere repeats the batch harmlessly."""
     batch = _take_batch(db)
     if batch is None:
         return 0
@@ -194,26 +212,49 @@ def ingest(db: Database) -> int:
         taken = session.scalars(
             select(InboxEvent).where(InboxEvent.batch == batch).order_by(InboxEvent.id)
         ).all()
-    by_tenant: dict[str, list[list[tuple[IdKind, str]]]] = defaultdict(list)
-    for e in taken:
-        by_tenant[e.tenant_id].append([(IdKind(k), v) for k, v in e.links])
-    rows = [{**e.row, "tenant_id": e.tenant_id} for e in taken]
-    for tenant_id, observations in by_tenant.items():
-        mine = [r for r in rows if r["tenant_id"] == tenant_id]
-        with UnitOfWork(db, tenant_id) as uow:
-            oneid.link(uow, observations, "events")
-            for r in mine:  # after the links: a forgotten member's identifiers are erased
-                if r["type"] == "member.forgotten":
-                    oneid.forget(uow.session, r["member_id"])
-            tags.on_events(uow, mine)
-            uow.commit()
-    oneid.flush_mappings(db)
-    warehouse.of(db.settings).insert("events", rows, token=batch)
+    _store(db, [stream.Buffered(e.id, e.tenant_id, e.row, e.links) for e in taken], batch)
     with db.session(write=True) as session:
         scope_session(session, None)
         session.execute(delete(InboxEvent).where(InboxEvent.batch == batch))
         session.commit()
-    return len(rows)
+    return len(taken)
+
+
+def _ingest_stream(db: Database) -> int:
+    """Each message is acked once its events are stored; one delivered again (a crash in
+    between) has the same id, its insert token."""
+    buffer = stream.buffer_of(db.settings)
+    if buffer is None:
+        return 0
+    stored = 0
+    for taken in buffer.take(INGEST_BATCH // 500):
+        try:
+            _store(db, taken.events, taken.id)
+        except Exception:
+            buffer.release(taken)
+            raise
+        buffer.ack(taken)
+        stored += len(taken.events)
+    return stored
+
+
+def _store(db: Database, events: Sequence[stream.Buffered], token: str) -> None:
+    """Links through OneID and real-time tags, tenant by tenant, then the warehouse."""
+    by_tenant: dict[str, list[stream.Buffered]] = defaultdict(list)
+    for e in events:
+        by_tenant[e.tenant_id].append(e)
+    rows = [{**e.row, "tenant_id": e.tenant_id} for e in events]
+    for tenant_id, mine in by_tenant.items():
+        with UnitOfWork(db, tenant_id) as uow:
+            oneid.link(uow, [[(IdKind(k), v) for k, v in e.links] for e in mine], "events")
+            mine_rows = [r for r in rows if r["tenant_id"] == tenant_id]
+            for r in mine_rows:  # after the links: a forgotten member's identifiers are erased
+                if r["type"] == "member.forgotten":
+                    oneid.forget(uow.session, r["member_id"])
+            tags.on_events(uow, mine_rows)
+            uow.commit()
+    oneid.flush_mappings(db)
+    warehouse.of(db.settings).insert("events", rows, token=token)
 
 
 class EventOut(BaseModel):

@@ -1,0 +1,157 @@
+"""The collector's buffer on NATS JetStream (缓冲), used when ZT_NATS_URL is set.
+
+A burst of behaviour events then waits in a stream, not in the database's inbox: a batch
+the collector accepted is one message, acknowledged by JetStream (file storage) before the
+client hears 200, and the ingester takes messages from a durable pull consumer and acks
+each one only once its events are in the warehouse. A message delivered again after a
+crash carries the same id, which is its warehouse insert token, so it is not stored twice.
+The stream keeps a message until it is acked (work-queue retention).
+
+nats-py is asyncio; the collector and the ingester are not (a worker thread of the HTTP
+server, a relay job), so each buffer runs its connection on an event loop of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, RetentionPolicy, StorageType
+from nats.js.errors import BadRequestError
+
+from zhongtai.platform.config import Settings
+
+T = TypeVar("T")
+CONSUMER = "ingester"
+ACK_WAIT_SECONDS = 120.0  # a message taken and not acked by then goes to the next fetch
+TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Buffered:
+    """One accepted event as it waits: what the inbox row holds."""
+
+    id: str
+    tenant_id: str
+    row: dict[str, Any]
+    links: list[list[str]]
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A message the ingester holds: its id (the insert token) and its events."""
+
+    id: str
+    events: list[Buffered]
+    message: Msg
+
+
+class StreamBuffer:
+    """Publish accepted batches and take them back, from any thread."""
+
+    def __init__(self, url: str, stream: str) -> None:
+        self.url, self.stream = url, stream
+        self.subject = f"zt-ingest.{stream}"
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._pull: JetStreamContext.PullSubscription | None = None
+
+    def _run(self, work: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(work, self._loop).result(TIMEOUT_SECONDS)
+
+    async def _ready(self) -> JetStreamContext:
+        if self._js is None:
+            self._nc = await nats.connect(self.url, connect_timeout=5, max_reconnect_attempts=3)
+            self._js = self._nc.jetstream()
+            # A stream that exists with another config is used as it is.
+            with contextlib.suppress(BadRequestError):
+                await self._js.add_stream(
+                    name=self.stream,
+                    subjects=[self.subject],
+                    retention=RetentionPolicy.WORK_QUEUE,
+                    storage=StorageType.FILE,
+                )
+        return self._js
+
+    def publish(self, batch_id: str, events: list[Buffered]) -> None:
+        """Keep one accepted batch; returns once JetStream has stored it. A batch published
+        again with the same id inside the stream's duplicate window is stored once."""
+        body = json.dumps(
+            {"events": [e.__dict__ for e in events]}, ensure_ascii=False, default=str
+        ).encode()
+        self._run(self._publish(batch_id, body))
+
+    async def _publish(self, batch_id: str, body: bytes) -> None:
+        js = await self._ready()
+        await js.publish(self.subject, body, headers={"Nats-Msg-Id": batch_id})
+
+    def take(self, messages: int = 10, wait_seconds: float = 0.2) -> list[Taken]:
+        """Up to `messages` batches not yet acked; [] when none came within the wait."""
+        return self._run(self._take(messages, wait_seconds))
+
+    async def _take(self, messages: int, wait_seconds: float) -> list[Taken]:
+        if self._pull is None:
+            js = await self._ready()
+            config = ConsumerConfig(ack_wait=ACK_WAIT_SECONDS)
+            self._pull = await js.pull_subscribe(
+                self.subject, durable=CONSUMER, stream=self.stream, config=config
+            )
+        try:
+            got = await self._pull.fetch(messages, timeout=wait_seconds)
+        except nats.errors.TimeoutError:
+            return []
+        return [_taken(m) for m in got]
+
+    def ack(self, taken: Taken) -> None:
+        """The batch is in the warehouse: the stream may drop it."""
+        self._run(taken.message.ack_sync())
+
+    def release(self, taken: Taken) -> None:
+        """Storing the batch failed: hand it to the next fetch now, not after the ack wait."""
+        self._run(taken.message.nak())
+
+    def close(self) -> None:
+        if self._nc is not None and not self._nc.is_closed:
+            self._run(self._nc.close())  # what was taken and not acked is delivered again
+        self._nc = self._js = self._pull = None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+
+def _taken(message: Msg) -> Taken:
+    events = [Buffered(**e) for e in json.loads(message.data)["events"]]
+    return Taken((message.headers or {}).get("Nats-Msg-Id", ""), events, message)
+
+
+_buffers: dict[tuple[str, str], StreamBuffer] = {}
+_lock = threading.Lock()
+
+
+def buffer_of(settings: Settings) -> StreamBuffer | None:
+    """The process's buffer for these settings; None without NATS (the SQL inbox)."""
+    if not settings.nats_url:
+        return None
+    key = (settings.nats_url, f"{settings.nats_stream}_INGEST")
+    with _lock:
+        if key not in _buffers:
+            _buffers[key] = StreamBuffer(*key)
+        return _buffers[key]
+
+
+def close_buffers() -> None:
+    with _lock:
+        for buffer in _buffers.values():
+            buffer.close()
+        _buffers.clear()

@@ -1,0 +1,112 @@
+"""With NATS configured, the collector's accepted batches wait in a JetStream stream instead
+of the inbox table, and reach the warehouse once each, also when the ingester fails
+after storing a batch and takes it again (against the real NATS server)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+
+import nats
+import pytest
+from sqlalchemy import func, select
+
+from tests.api.test_events import drain, event, stored
+from tests.conftest import Tenant
+from zhongtai.data.collector import service, stream
+from zhongtai.data.collector.store import InboxEvent
+from zhongtai.platform.config import Settings
+from zhongtai.platform.db import Database
+from zhongtai.platform.tenancy import scope_session
+from zhongtai.platform.uow import UnitOfWork
+
+NATS_URL = os.environ.get("ZT_TEST_NATS_URL", "nats://127.0.0.1:4222")
+
+
+async def _drop_stream(name: str) -> None:
+    nc = await nats.connect(NATS_URL)
+    with contextlib.suppress(nats.js.errors.NotFoundError):
+        await nc.jetstream().delete_stream(name)
+    await nc.close()
+
+
+@pytest.fixture
+def buffered(settings: Settings) -> Iterator[Database]:
+    """The test database, seen by a process configured with NATS (a stream of its own)."""
+    name = f"ZT_TEST_{uuid.uuid4().hex[:8].upper()}"
+    database = Database(replace(settings, nats_url=NATS_URL, nats_stream=name))
+    try:
+        yield database
+    finally:
+        stream.close_buffers()
+        database.dispose()
+        asyncio.run(_drop_stream(f"{name}_INGEST"))
+
+
+async def _waiting(name: str) -> int:
+    nc = await nats.connect(NATS_URL)
+    info = await nc.jetstream().stream_info(name)
+    await nc.close()
+    return int(info.state.messages)
+
+
+def _inbox_rows(db: Database, ids: list[str]) -> int:
+    with db.session(write=False) as session:
+        scope_session(session, None)
+        return session.scalar(select(func.count()).where(InboxEvent.id.in_(ids))) or 0
+
+
+def _collect(db: Database, tenant: Tenant, cookies: list[str]) -> list[str]:
+    with UnitOfWork(db, tenant.id) as uow:
+        out = service.collect(uow, [event(anonymous_id=c) for c in cookies] + [event("dance")])
+        uow.commit()
+    assert out.accepted == len(cookies) and [r.index for r in out.rejected] == [len(cookies)]
+    return out.ids
+
+
+def _cookies(settings: Settings, tenant: Tenant, prefix: str) -> list[str]:
+    return sorted(r["actor"] for r in stored(settings, tenant.id) if r["actor"].startswith(prefix))
+
+
+def test_buffered_batches_skip_the_inbox_and_reach_the_warehouse_once(
+    buffered: Database, settings: Settings, tenant: Tenant
+) -> None:
+    ids = _collect(buffered, tenant, ["c-nats-1", "c-nats-2"])
+    ids += _collect(buffered, tenant, ["c-nats-3"])
+    assert _inbox_rows(buffered, ids) == 0  # kept by JetStream, not the database
+    name = f"{buffered.settings.nats_stream}_INGEST"
+    assert asyncio.run(_waiting(name)) == 2
+
+    drain(buffered)
+    expected = ["cookie:c-nats-1", "cookie:c-nats-2", "cookie:c-nats-3"]
+    assert _cookies(settings, tenant, "cookie:c-nats-") == expected
+    assert asyncio.run(_waiting(name)) == 0  # acked: the stream let them go
+
+
+def test_a_batch_taken_again_after_a_failed_ingest_is_stored_once(
+    buffered: Database, settings: Settings, tenant: Tenant
+) -> None:
+    drain(buffered)  # the inbox's earlier events go first: what follows is this test's
+    _collect(buffered, tenant, ["c-again-1", "c-again-2"])
+    buffer = stream.buffer_of(buffered.settings)
+    assert buffer is not None
+    [taken] = buffer.take(10, 2.0)
+    # The ingester stores the batch, then fails before its ack: the batch comes back.
+    service._store(buffered, taken.events, taken.id)
+    buffer.release(taken)
+    assert drain_count(buffered) == 2  # taken again, stored again under the same token
+    assert _cookies(settings, tenant, "cookie:c-again-") == [
+        "cookie:c-again-1",
+        "cookie:c-again-2",
+    ]
+
+
+def drain_count(db: Database) -> int:
+    total = 0
+    while n := service.ingest(db):
+        total += n
+    return total
