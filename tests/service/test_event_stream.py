@@ -110,3 +110,24 @@ def drain_count(db: Database) -> int:
     while n := service.ingest(db):
         total += n
     return total
+
+
+def _tallies(db: Database, tenant: Tenant) -> list[service.Tally]:
+    with UnitOfWork(db, tenant.id, write=False) as uow:
+        return service.tallies(uow, "2000-01-01")
+
+
+def test_a_batch_the_stream_cannot_keep_is_refused_with_503_and_not_counted(
+    db: Database, settings: Settings, tenant: Tenant
+) -> None:
+    before = _tallies(db, tenant)
+    down = Database(replace(settings, nats_url="nats://127.0.0.1:9", nats_stream="ZT_DOWN"))
+    try:
+        with pytest.raises(stream.BufferUnavailable) as refused, UnitOfWork(down, tenant.id) as uow:
+            service.collect(uow, [event(anonymous_id="c-lost")])
+            uow.commit()
+    finally:
+        stream.close_buffers()
+        down.dispose()
+    assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "1"}
+    assert _tallies(db, tenant) == before

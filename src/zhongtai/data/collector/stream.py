@@ -29,11 +29,16 @@ from nats.js.api import ConsumerConfig, RetentionPolicy, StorageType
 from nats.js.errors import BadRequestError
 
 from zhongtai.platform.config import Settings
+from zhongtai.platform.errors import ProblemError
 
 T = TypeVar("T")
 CONSUMER = "ingester"
 ACK_WAIT_SECONDS = 120.0  # a message taken and not acked by then goes to the next fetch
 TIMEOUT_SECONDS = 30.0
+
+
+class BufferUnavailable(ProblemError):
+    status, type, title = 503, "unavailable", "Service unavailable"
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,10 @@ class StreamBuffer:
 
     async def _ready(self) -> JetStreamContext:
         if self._js is None:
-            self._nc = await nats.connect(self.url, connect_timeout=5, max_reconnect_attempts=3)
+            # A client waits on this: when NATS is down it hears 503 in about 1.5 s.
+            self._nc = await nats.connect(
+                self.url, connect_timeout=2, reconnect_time_wait=0.5, max_reconnect_attempts=3
+            )
             self._js = self._nc.jetstream()
             # A stream that exists with another config is used as it is.
             with contextlib.suppress(BadRequestError):
@@ -91,7 +99,14 @@ class StreamBuffer:
         body = json.dumps(
             {"events": [e.__dict__ for e in events]}, ensure_ascii=False, default=str
         ).encode()
-        self._run(self._publish(batch_id, body))
+        try:
+            self._run(self._publish(batch_id, body))
+        except (nats.errors.Error, TimeoutError, OSError) as exc:
+            # Not kept, so not accepted: the client sends the batch again.
+            raise BufferUnavailable(
+                f"the event buffer (NATS) did not store the batch: {exc}; retry",
+                headers={"Retry-After": "1"},
+            ) from exc
 
     async def _publish(self, batch_id: str, body: bytes) -> None:
         js = await self._ready()
