@@ -11,7 +11,10 @@ shoppers, some logged in, some carrying phone or WeChat ids) for 20 s (3 s with
 durable in the inbox (validated, counted per day, audited with its request), not yet in
 the warehouse. The baseline in the same server: the same events one per request, 8
 clients, half that time. For the reader, the collector's own work without HTTP: the same
-batches through `collector.service.collect` and a commit in the benchmark process.
+batches through `collector.service.collect` and a commit in the benchmark process. Then the
+same batches once more into a SQLite server configured with NATS (`ZT_BENCH_NATS_URL`,
+default the local server): accepted batches wait in a JetStream stream instead of the
+inbox table, and the ingester empties the stream.
 
 Inbox drain: after the server stops, the benchmark process runs the ingester
 (`collector.service.ingest`, the relay job) until it returns 0, moving everything the
