@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import (
@@ -148,6 +149,7 @@ class EventIn(BaseModel):
 
 
 _EVENT = TypeAdapter(EventIn)
+_NO_IDENTITIES = Identities()
 
 
 @dataclass(frozen=True)
@@ -182,8 +184,9 @@ def _identifiers(event: EventIn) -> tuple[list[tuple[IdKind, str]], list[Problem
         (IdKind.cookie, "anonymous_id", event.anonymous_id or ""),
         (IdKind.device, "device_id", event.device_id or ""),
     ]
-    for name, value in (event.identities or Identities()).model_dump(exclude_none=True).items():
-        given.append((IdKind(name), f"identities.{name}", value))
+    for name, value in vars(event.identities or _NO_IDENTITIES).items():
+        if value is not None:
+            given.append((IdKind(name), f"identities.{name}", value))
     links, problems = [], []
     for kind, field, raw in given:
         if not raw:
@@ -235,9 +238,11 @@ def check(raw: Any, event_id: str, now: datetime) -> Checked:
 
 def _storable(row: dict[str, Any]) -> bool:
     # A lone surrogate passes JSON parsing but no store can write it; refused here, it
-    # cannot wedge the ingester later.
+    # cannot wedge the ingester later. Only text beyond ASCII can hold one.
     try:
-        json.dumps(row, ensure_ascii=False).encode()
+        for value in row.values():
+            if isinstance(value, str) and not value.isascii():
+                value.encode()
     except UnicodeEncodeError:
         return False
     return True
@@ -311,6 +316,7 @@ EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2262, 1, 1, tzinfo
 WarehouseTime = Annotated[AwareDatetime, AfterValidator(_storable_time)]
 
 
+@lru_cache(maxsize=4096)  # a batch's events share their arrival time
 def stamp(at: datetime) -> str:
     """A time as the warehouse reads it: UTC with milliseconds."""
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]

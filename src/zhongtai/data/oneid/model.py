@@ -80,7 +80,7 @@ def normalize(kind: IdKind, raw: str) -> str | None:
         value = _mac(raw) if kind is IdKind.mac else normalise(_RULES.get(kind, _TOKEN), raw)
     except ValueError:
         return None
-    return None if _is_junk(value) else value
+    return None if value != raw and _is_junk(value) else value  # raw is known not junk
 
 
 def _is_junk(text: str) -> bool:
