@@ -131,3 +131,25 @@ def test_a_batch_the_stream_cannot_keep_is_refused_with_503_and_not_counted(
         down.dispose()
     assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "1"}
     assert _tallies(db, tenant) == before
+
+
+def test_a_batch_the_warehouse_refuses_goes_back_without_holding_up_the_others(
+    buffered: Database, settings: Settings, tenant: Tenant
+) -> None:
+    drain(buffered)
+    buffer = stream.buffer_of(buffered.settings)
+    assert buffer is not None
+    with UnitOfWork(buffered, tenant.id) as uow:
+        good = service.collect(uow, [event(anonymous_id="c-after-bad")])
+        uow.commit()
+    [taken] = buffer.take(10, 2.0)
+    buffer.release(taken)
+    # Beside it, a batch no warehouse can take (its time is not a time):
+    bad = stream.Buffered("bad-1", tenant.id, {**taken.events[0].row, "time": "soon"}, [])
+    buffer.publish("bad-batch", [bad])
+
+    assert service.ingest(buffered) == good.accepted  # the good batch is stored and acked
+    assert _cookies(settings, tenant, "cookie:c-after-bad") == ["cookie:c-after-bad"]
+    [again] = buffer.take(10, 2.0)  # the bad one came back at once, not after the ack wait
+    assert again.id == "bad-batch"
+    buffer.release(again)

@@ -3,6 +3,7 @@ it into the warehouse with one ingester."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -28,6 +29,7 @@ from zhongtai.platform.outbox import Event
 from zhongtai.platform.tenancy import scope_session
 from zhongtai.platform.uow import UnitOfWork
 
+log = logging.getLogger("zhongtai.collector")
 EVENTS = Metric("zt_events_total", "Behaviour events by outcome", ["outcome"])
 INGEST_BATCH = 5000
 
@@ -222,7 +224,8 @@ def _ingest_inbox(db: Database) -> int:
 
 def _ingest_stream(db: Database) -> int:
     """Each message is acked once its events are stored; one delivered again (a crash in
-    between) has the same id, its insert token."""
+    between) has the same id, its insert token. One that cannot be stored goes back for
+    the next fetch (up to `stream.MAX_DELIVERIES` times) without holding up the rest."""
     buffer = stream.buffer_of(db.settings)
     if buffer is None:
         return 0
@@ -231,8 +234,9 @@ def _ingest_stream(db: Database) -> int:
         try:
             _store(db, taken.events, taken.id)
         except Exception:
+            log.exception("buffered batch %s not stored; it will be taken again", taken.id)
             buffer.release(taken)
-            raise
+            continue
         buffer.ack(taken)
         stored += len(taken.events)
     return stored

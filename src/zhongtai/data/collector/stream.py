@@ -34,6 +34,9 @@ from zhongtai.platform.errors import ProblemError
 T = TypeVar("T")
 CONSUMER = "ingester"
 ACK_WAIT_SECONDS = 120.0  # a message taken and not acked by then goes to the next fetch
+# A batch that fails this often (the warehouse down for long, or a batch it cannot take)
+# stays in the stream, no longer delivered, for an operator to look at.
+MAX_DELIVERIES = 50
 TIMEOUT_SECONDS = 30.0
 
 
@@ -119,7 +122,7 @@ class StreamBuffer:
     async def _take(self, messages: int, wait_seconds: float) -> list[Taken]:
         if self._pull is None:
             js = await self._ready()
-            config = ConsumerConfig(ack_wait=ACK_WAIT_SECONDS)
+            config = ConsumerConfig(ack_wait=ACK_WAIT_SECONDS, max_deliver=MAX_DELIVERIES)
             self._pull = await js.pull_subscribe(
                 self.subject, durable=CONSUMER, stream=self.stream, config=config
             )
