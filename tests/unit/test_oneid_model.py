@@ -220,6 +220,66 @@ def test_detach_splits_and_the_detached_identifier_never_bridges_again() -> None
         graph.detach(DV, "undefined")
 
 
+def test_a_member_merge_brings_the_merged_members_identifiers_to_the_survivor() -> None:
+    graph = graph_of(
+        [
+            [(M, "m-a"), (CK, "c-a"), (PH, phone(1))],
+            [(M, "m-b"), (CK, "c-b"), (PH, phone(2))],
+            [(CK, "c-b"), (DV, "d-b")],
+        ]
+    )
+    assert graph.person_of(M, "m-b") == 3 != graph.person_of(M, "m-a")
+    change = graph.merge_members("m-a", "m-b")
+    assert change.merged == [(0, [3])] and change.split == []
+    assert {graph.person_of(*i) for i in graph.nodes.values()} == {0}
+    assert graph.merged == {3: 0}
+    graph.observe([(M, "m-b"), (CK, "c-new")])  # the old id seen again: still the survivor's
+    assert graph.person_of(CK, "c-new") == 0
+    assert graph.merge_members("m-a", "m-b") == model.Change()  # a repeat changes nothing
+
+
+def test_members_a_merge_cannot_make() -> None:
+    graph = graph_of([[(M, "m-a")], [(M, "m-b")], [(M, "m-c")]])
+    graph.merge_members("m-a", "m-b")
+    with pytest.raises(ValueError, match="itself"):
+        graph.merge_members("m-a", "m-a")
+    with pytest.raises(ValueError, match="m-b was merged"):
+        graph.merge_members("m-c", "m-b")  # already the survivor's
+    with pytest.raises(ValueError, match="m-b was merged"):
+        graph.merge_members("m-b", "m-c")  # a merged member survives nothing
+    with pytest.raises(ValueError, match="not a member"):
+        graph.merge_members("m-a", "undefined")
+    graph.merge_members("m-c", "m-a")  # a survivor may itself be merged later: a chain
+    assert {graph.person_of(M, v) for v in ("m-a", "m-b", "m-c")} == {0}
+
+
+def test_an_identifier_seen_with_both_members_before_the_merge_stays_shared() -> None:
+    seen = [[(M, "m-a"), (DV, "d-1")], [(M, "m-b"), (DV, "d-1")], [(M, "m-b"), (CK, "c-b")]]
+    graph = graph_of(seen)
+    graph.merge_members("m-a", "m-b")
+    assert graph.blocked == {1}  # the device: two member ids are two strong neighbours
+    assert graph.person_of(DV, "d-1") == 1
+    assert graph.person_of(CK, "c-b") == graph.person_of(M, "m-a") == 0
+    expected = rebuild(seen, merges=[("m-a", "m-b")])
+    assert by_identifier(graph, graph.persons()) == expected
+
+
+def test_a_detached_member_id_merged_joins_the_survivor_and_still_bridges_nothing() -> None:
+    graph = graph_of([[(M, "m-a")], [(M, "m-b"), (CK, "c-b")]])
+    graph.detach(M, "m-b")
+    graph.merge_members("m-a", "m-b")
+    assert graph.person_of(M, "m-b") == graph.person_of(M, "m-a") == 0
+    assert graph.person_of(CK, "c-b") == 2
+
+
+def test_a_merge_of_members_not_seen_yet_holds_when_they_are() -> None:
+    graph = Graph()
+    graph.merge_members("m-a", "m-b")
+    graph.observe([(M, "m-b"), (PH, phone(3))])
+    graph.observe([(M, "m-a"), (CK, "c-a")])
+    assert {graph.person_of(*i) for i in graph.nodes.values()} == {0}
+
+
 def test_an_identifier_detached_before_it_is_seen_bridges_nothing() -> None:
     graph = Graph()
     assert graph.detach(CK, "c-1") == model.Change()
@@ -393,7 +453,24 @@ guards = st.builds(
 Operation = tuple[str, list[Identifier]]
 observe = st.tuples(st.just("observe"), observations)
 detach = st.tuples(st.just("detach"), st.lists(st.sampled_from(VALID), min_size=1, max_size=1))
-operations = st.lists(st.one_of(observe, observe, observe, detach), min_size=4, max_size=30)
+merge = st.tuples(st.just("merge"), st.lists(st.sampled_from(MEMBERS), min_size=2, max_size=2))
+operations = st.lists(st.one_of(observe, observe, observe, detach, merge), min_size=4, max_size=30)
+
+
+def apply(graph: Graph, operation: str, identifiers: list[Identifier]) -> model.Change | None:
+    """One step; None for a merge the graph refuses, or one of members not seen yet (a
+    rebuild numbers those after every observation, the graph when merged)."""
+    if operation == "observe":
+        return graph.observe(identifiers)
+    if operation == "detach":
+        return graph.detach(*identifiers[0])
+    (_, survivor), (_, merged) = identifiers
+    if graph.person_of(M, survivor) is None or graph.person_of(M, merged) is None:
+        return None
+    try:
+        return graph.merge_members(survivor, merged)
+    except ValueError:
+        return None
 
 
 @settings(max_examples=200, deadline=None)
@@ -401,15 +478,16 @@ operations = st.lists(st.one_of(observe, observe, observe, detach), min_size=4, 
 def test_the_incremental_graph_gives_the_same_persons_as_a_rebuild(
     steps: list[Operation], limits: Guards
 ) -> None:
-    graph, seen, detached = Graph(limits), [], []
+    graph, seen, detached, merges = Graph(limits), [], [], []
     for operation, identifiers in steps:
+        done = apply(graph, operation, identifiers)
         if operation == "observe":
-            graph.observe(identifiers)
             seen.append(identifiers)
-        else:
-            graph.detach(*identifiers[0])
+        elif operation == "detach":
             detached.append(identifiers[0])
-    expected = rebuild(seen, limits, detached)
+        elif done is not None:
+            merges.append((identifiers[0][1], identifiers[1][1]))
+    expected = rebuild(seen, limits, detached, merges)
     assert by_identifier(graph, graph.persons()) == expected
     assert all(graph.person_of(*identifier) == expected[identifier] for identifier in expected)
 
@@ -420,9 +498,7 @@ def test_changes_replayed_give_the_persons(steps: list[Operation], limits: Guard
     graph, persons = Graph(limits), {}
     for operation, identifiers in steps:
         known = len(graph.nodes)
-        change = (
-            graph.observe(identifiers) if operation == "observe" else graph.detach(*identifiers[0])
-        )
+        change = apply(graph, operation, identifiers) or model.Change()
         persons.update(change.moved)
         current = graph.persons()
         persons.update({node: current[node] for node in range(known, len(graph.nodes))})

@@ -9,7 +9,11 @@ over-merging (防误合并) have been applied:
    distinct identifiers of one strong kind than the guards allow, bridges nothing;
 3. two member ids never end in one person: a component holding several is split, each
    identifier going to its nearest member (ties: the older member);
-4. an operator may detach (拆分) an identifier: it bridges nothing from then on.
+4. an operator may detach (拆分) an identifier: it bridges nothing from then on;
+5. a member merge (账号融合) in the member centre makes the merged member id one of the
+   survivor's identifiers: linked to it whatever the guards say of either, and no longer
+   a member of its own in rule 3 (the guards still count it where it was seen, so an
+   identifier seen with both members before the merge stays shared).
 
 Nodes are numbered in first-seen order and every id here is such a sequence number: a
 component's or person's id is its oldest identifier's number ("oldest wins"). All the rules
@@ -174,12 +178,16 @@ def resolve(
     kinds: Mapping[int, IdKind] | Sequence[IdKind],
     edges: npt.ArrayLike,
     blocked: set[int],
+    merged: Mapping[int, int] | None = None,
 ) -> Resolution:
     """Partition `nodes` (global sequence numbers; `kinds[node]` is a node's kind) into
     components and persons over the `edges` among them, `blocked` (shared or detached)
-    nodes standing alone."""
-    members = [node for node in nodes if kinds[node] is IdKind.member]
-    component, person = resolve_arrays(nodes, members, edges, sorted(blocked))
+    nodes standing alone, each `merged` member node (-> its survivor's) linked to its
+    survivor and a member no more."""
+    merged = merged or {}
+    members = [node for node in nodes if kinds[node] is IdKind.member and node not in merged]
+    aliases = list(merged.items())
+    component, person = resolve_arrays(nodes, members, edges, sorted(blocked), aliases)
     order = list(nodes)
     return Resolution(
         dict(zip(order, component.tolist(), strict=True)),
@@ -188,15 +196,20 @@ def resolve(
 
 
 def resolve_arrays(
-    nodes: npt.ArrayLike, members: npt.ArrayLike, edges: npt.ArrayLike, blocked: npt.ArrayLike
+    nodes: npt.ArrayLike,
+    members: npt.ArrayLike,
+    edges: npt.ArrayLike,
+    blocked: npt.ArrayLike,
+    aliases: npt.ArrayLike = (),
 ) -> tuple[IntArray, IntArray]:
     """`resolve` on arrays, for millions of nodes: `nodes` are distinct global sequence
     numbers, `members` and `blocked` global numbers (those not among `nodes` are ignored),
     `edges` an (m, 2) array of global numbers (edges leaving `nodes` are ignored; loops and
-    duplicates are harmless). Returns the component and person ids aligned with `nodes`."""
+    duplicates are harmless), `aliases` pairs linked even when blocked (merged members and
+    their survivors). Returns the component and person ids aligned with `nodes`."""
     seq = np.asarray(nodes, dtype=np.int64).ravel()
     size = seq.size
-    graph = _adjacency(seq, _pairs(edges), _mask(seq, blocked))
+    graph = _adjacency(seq, _pairs(edges), _mask(seq, blocked), _pairs(aliases))
     count, labels = connected_components(graph, directed=False)
     component = _group_min(labels, seq, count)
     person = component.copy()
@@ -239,12 +252,17 @@ def _mask(seq: IntArray, ids: npt.ArrayLike) -> npt.NDArray[np.bool_]:
     return mask
 
 
-def _adjacency(seq: IntArray, pairs: IntArray, blocked: npt.NDArray[np.bool_]) -> Any:
+def _adjacency(
+    seq: IntArray, pairs: IntArray, blocked: npt.NDArray[np.bool_], always: IntArray
+) -> Any:
     """The symmetric adjacency (CSR) over the edges whose ends are both among the nodes
-    and neither is blocked: a blocked node bridges nothing and stands alone."""
+    and neither is blocked (a blocked node bridges nothing and stands alone), and over the
+    `always` pairs among the nodes whatever is blocked."""
     local = _local(seq, pairs)
     local = local[(local >= 0).all(axis=1)]
     local = local[~(blocked[local[:, 0]] | blocked[local[:, 1]])]
+    kept = _local(seq, always)
+    local = np.concatenate([local, kept[(kept >= 0).all(axis=1)]])
     rows = np.concatenate([local[:, 0], local[:, 1]])
     cols = np.concatenate([local[:, 1], local[:, 0]])
     ones = np.ones(rows.size, dtype=np.float64)  # summed duplicates stay non-zero
@@ -338,6 +356,7 @@ class Graph:
         self._component: dict[int, int] = {}
         self._person: dict[int, int] = {}
         self._members: dict[int, set[int]] = {}  # component -> its nodes
+        self._merged: dict[int, int] = {}  # merged member node -> its survivor's
         self._observations: list[tuple[Identifier, ...]] = []
 
     @classmethod
@@ -347,11 +366,14 @@ class Graph:
         edges: Iterable[tuple[int, int]],
         next_seq: int,
         guards: Guards = Guards(),
+        merged: Mapping[int, int] | None = None,
     ) -> Graph:
         """A part of a stored graph: whole components, every link touching them, and the
-        far ends of those links as stored. Far ends are never observed here (they belong to
-        other components), so their partial neighbour counts never decide anything."""
+        far ends of those links as stored, with the member merges inside the components.
+        Far ends are never observed here (they belong to other components), so their
+        partial neighbour counts never decide anything."""
         graph = cls(guards, next_seq)
+        graph._merged.update(merged or {})
         for state in states:
             graph._add(state.seq, state.identifier, state.component, state.person)
             if state.shared:
@@ -377,6 +399,11 @@ class Graph:
     def observations(self) -> list[tuple[Identifier, ...]]:
         """Each observation's valid identifiers, normalised, in the order seen."""
         return list(self._observations)
+
+    @property
+    def merged(self) -> dict[int, int]:
+        """Merged member nodes -> their survivors' (账号融合)."""
+        return dict(self._merged)
 
     @property
     def blocked(self) -> set[int]:
@@ -412,15 +439,31 @@ class Graph:
 
     def detach(self, kind: IdKind, value: str) -> Change:
         """拆分: the identifier bridges nothing from now on, also if seen again."""
-        text = normalize(kind, value)
-        if text is None:
-            raise ValueError(f"not a {kind} identifier: {value!r}")
-        self._detached_ids.add((kind, text))
-        node = self._index.get((kind, text))
+        identifier = _valid(kind, value)
+        self._detached_ids.add(identifier)
+        node = self._index.get(identifier)
         if node is None or node in self._detached:
             return Change()
         self._detached.add(node)
         return self._recompute({self._component[node]}, self._next)  # cuts inside it
+
+    def merge_members(self, survivor: str, merged: str) -> Change:
+        """账号融合: the member centre folded member `merged` into `survivor`. Repeating a
+        merge changes nothing; a member merged into one survivor cannot be merged into
+        another, nor be one."""
+        keep, gone = _valid(IdKind.member, survivor), _valid(IdKind.member, merged)
+        if keep == gone:
+            raise ValueError("a member cannot be merged into itself")
+        known = self._next
+        a, b = self._register(keep), self._register(gone)
+        if a in self._merged:
+            raise ValueError(f"member {survivor} was merged into another")
+        if self._merged.get(b, a) != a:
+            raise ValueError(f"member {merged} was merged into another")
+        if b in self._merged:
+            return Change()
+        self._merged[b] = a
+        return self._recompute({self._component[a], self._component[b]}, known)
 
     def person_of(self, kind: IdKind, value: str) -> int | None:
         text = normalize(kind, value)
@@ -478,13 +521,21 @@ class Graph:
         inside = set(nodes)
         edges = [(a, b) for a in nodes for b in self._neighbours[a] if a < b and b in inside]
         kinds = {node: self._nodes[node][0] for node in nodes}
-        result = resolve(nodes, kinds, edges, self.blocked & inside)
+        merged = {node: self._merged[node] for node in nodes if node in self._merged}
+        result = resolve(nodes, kinds, edges, self.blocked & inside, merged)
         before = {node: self._person[node] for node in nodes if node < known}
         for node in nodes:
             self._component[node] = result.component[node]
             self._person[node] = result.person[node]
             self._members.setdefault(result.component[node], set()).add(node)
         return _change(before, result.person)
+
+
+def _valid(kind: IdKind, value: str) -> Identifier:
+    text = normalize(kind, value)
+    if text is None:
+        raise ValueError(f"not a {kind} identifier: {value!r}")
+    return kind, text
 
 
 def _clean(identifiers: Sequence[tuple[IdKind, str]]) -> tuple[Identifier, ...]:
@@ -515,15 +566,22 @@ def rebuild(
     observations: Iterable[Sequence[tuple[IdKind, str]]],
     guards: Guards = Guards(),
     detached: Iterable[tuple[IdKind, str]] = (),
+    merges: Iterable[tuple[str, str]] = (),
 ) -> dict[Identifier, int]:
-    """From scratch (全量重算): each valid identifier -> its person."""
+    """From scratch (全量重算): each valid identifier -> its person; `merges` are member
+    merges (survivor, merged), numbered after the observations."""
     index: dict[Identifier, int] = {}
     edges: list[tuple[int, int]] = []
     for observation in observations:
         nodes = [index.setdefault(identifier, len(index)) for identifier in _clean(observation)]
         edges.extend(combinations(nodes, 2))
+    merged: dict[int, int] = {}
+    for survivor, member in merges:
+        keep, gone = _valid(IdKind.member, survivor), _valid(IdKind.member, member)
+        a, b = index.setdefault(keep, len(index)), index.setdefault(gone, len(index))
+        merged[b] = a
     kinds = [kind for kind, _ in index]
     cut = {index[i] for i in _clean(list(detached)) if i in index}
     blocked = shared_nodes(kinds, edges, guards) | cut
-    result = resolve(range(len(kinds)), kinds, edges, blocked)
+    result = resolve(range(len(kinds)), kinds, edges, blocked, merged)
     return {identifier: result.person[node] for identifier, node in index.items()}
