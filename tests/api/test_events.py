@@ -23,6 +23,7 @@ from zhongtai.platform.ids import utcnow
 from zhongtai.platform.outbox import Event, OutboxEvent
 from zhongtai.platform.relay import Relay
 from zhongtai.platform.tenancy import scope_session
+from zhongtai.platform.uow import UnitOfWork
 
 
 def at(delta: timedelta = timedelta(0)) -> str:
@@ -263,3 +264,46 @@ def test_a_forgotten_member_leaves_no_personal_identifier_in_oneid(
     after = client.get(f"/v1/persons/{person}", headers=tenant.admin).json()
     assert "13900000088" not in str(after) and "gone@example.com" not in str(after)
     assert after["history"][-1]["kind"] == "forgotten"
+
+
+def test_a_member_merge_brings_the_merged_members_shopper_to_the_survivor(
+    client: TestClient, tenant: Tenant, db: Database, settings: Settings
+) -> None:
+    a, b = (
+        client.post(
+            "/v1/members", headers=tenant.admin, json={"channel": "mall", "phone": phone}
+        ).json()
+        for phone in ("13900000071", "13900000072")
+    )
+    batch = [
+        event(member=a["id"], anonymous_id="c-71"),
+        event(member=b["id"], anonymous_id="c-72"),
+        event("search", anonymous_id="c-72", device_id="d-72", properties={"query": "tea"}),
+    ]
+    client.post("/v1/events", headers=tenant.admin, json={"events": batch})
+    asyncio.run(Relay(db, settings).run_until_idle())
+    drain(db)
+
+    def person(kind: str, value: str) -> int:
+        found = client.get(
+            "/v1/persons", headers=tenant.admin, params={"kind": kind, "value": value}
+        )
+        return int(found.json()[0]["person"])
+
+    assert person("member", b["id"]) != person("member", a["id"])
+    merge = client.post(
+        f"/v1/members/{a['id']}/merge", headers=tenant.admin, json={"source": b["id"]}
+    )
+    assert merge.status_code == 200, merge.text
+    asyncio.run(Relay(db, settings).run_until_idle())
+    drain(db)
+
+    survivor = person("member", a["id"])
+    theirs = [("member", b["id"]), ("cookie", "c-72"), ("device", "d-72"), ("phone", "13900000072")]
+    assert {person(kind, value) for kind, value in theirs} == {survivor}
+    timeline = client.get(f"/v1/persons/{survivor}/events", headers=tenant.admin).json()
+    assert {e["type"] for e in timeline} >= {"product_view", "search", "member.merged"}
+    history = client.get(f"/v1/persons/{survivor}", headers=tenant.admin).json()["history"]
+    assert "merged" in [h["kind"] for h in history]
+    with UnitOfWork(db, tenant.id, write=False) as uow:
+        assert oneid.persons(uow) == oneid.rebuilt(uow)

@@ -16,6 +16,7 @@ from zhongtai.data.oneid import model, service
 from zhongtai.data.oneid.model import IdKind
 from zhongtai.data.oneid.store import IdentityNode
 from zhongtai.platform.db import Database
+from zhongtai.platform.errors import ValidationFailed
 from zhongtai.platform.uow import UnitOfWork
 
 Identifier = tuple[IdKind, str]
@@ -65,6 +66,40 @@ def test_batches_give_what_a_rebuild_gives(
     stored = _by_identifier(db, tenant_id)
     reference = model.rebuild(events)
     assert _partition(stored) == _partition(reference)
+
+
+merges = st.lists(
+    st.tuples(st.integers(0, 14), st.permutations(VALUES[IdKind.member]).map(lambda m: m[:2])),
+    max_size=3,
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(events=observations, merged=merges)
+def test_member_merges_between_batches_give_what_a_rebuild_gives(
+    db: Database, events: list[list[Identifier]], merged: list[tuple[int, list[str]]]
+) -> None:
+    tenant_id = uuid.uuid4().hex[:26]
+    made: list[tuple[str, str]] = []
+    for at, event in enumerate(events):
+        _link(db, tenant_id, [event])
+        for _, (survivor, member) in (m for m in merged if m[0] == at):
+            with UnitOfWork(db, tenant_id) as uow:
+                # Members seen already: a rebuild numbers the others after every event.
+                if None in (service.find_person(uow, IdKind.member, v) for v in (survivor, member)):
+                    continue
+                try:
+                    service.merge_members(uow, survivor, member)
+                except ValidationFailed:  # one of them merged into another before
+                    continue
+                uow.commit()
+            made.append((survivor, member))
+    with UnitOfWork(db, tenant_id, write=False) as uow:
+        assert service.persons(uow) == service.rebuilt(uow)
+    expected = _partition(model.rebuild(events, merges=made))
+    assert _partition(_by_identifier(db, tenant_id)) == expected, (events, made)
 
 
 def test_a_split_identifier_leaves_its_person_and_bridges_nothing_after(db: Database) -> None:

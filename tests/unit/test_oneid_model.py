@@ -272,6 +272,14 @@ def test_a_detached_member_id_merged_joins_the_survivor_and_still_bridges_nothin
     assert graph.person_of(CK, "c-b") == 2
 
 
+def test_a_merged_member_id_goes_with_its_survivor_even_beside_an_older_member() -> None:
+    graph = graph_of([[(M, "m-old")], [(M, "m-keep")], [(M, "m-gone")]])
+    graph.merge_members("m-keep", "m-gone")
+    graph.observe([(M, "m-old"), (M, "m-gone")])  # one step from the older member
+    assert graph.person_of(M, "m-gone") == graph.person_of(M, "m-keep") == 1
+    assert graph.person_of(M, "m-old") == 0
+
+
 def test_a_merge_of_members_not_seen_yet_holds_when_they_are() -> None:
     graph = Graph()
     graph.merge_members("m-a", "m-b")

@@ -3,6 +3,7 @@ it into the warehouse with one ingester."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from zhongtai.data.tags import service as tags
 from zhongtai.members import service as members
 from zhongtai.platform import outbox
 from zhongtai.platform.db import Database, dialect_insert
+from zhongtai.platform.errors import ValidationFailed
 from zhongtai.platform.ids import new_id, utcnow
 from zhongtai.platform.outbox import Event
 from zhongtai.platform.tenancy import scope_session
@@ -242,6 +244,14 @@ def _ingest_stream(db: Database) -> int:
     return stored
 
 
+def _merge_members(uow: UnitOfWork, merge: dict[str, Any]) -> None:
+    """A member merge reaches OneID; one it cannot make is logged, not retried forever."""
+    try:
+        oneid.merge_members(uow, str(merge["target_id"]), str(merge["source_id"]))
+    except (ValidationFailed, KeyError):
+        log.warning("member merge %s not applied in OneID", merge.get("id"), exc_info=True)
+
+
 def _store(db: Database, events: Sequence[stream.Buffered], token: str) -> None:
     """Links through OneID and real-time tags, tenant by tenant, then the warehouse."""
     by_tenant: dict[str, list[stream.Buffered]] = defaultdict(list)
@@ -255,6 +265,8 @@ def _store(db: Database, events: Sequence[stream.Buffered], token: str) -> None:
             for r in mine_rows:  # after the links: a forgotten member's identifiers are erased
                 if r["type"] == "member.forgotten":
                     oneid.forget(uow.session, r["member_id"])
+                elif r["type"] == "member.merged":
+                    _merge_members(uow, json.loads(r["properties"]))
             tags.on_events(uow, mine_rows)
             uow.commit()
     oneid.flush_mappings(db)

@@ -217,7 +217,8 @@ def resolve_arrays(
     crowded = np.bincount(labels[is_member], minlength=count)[labels] >= 2  # 2+ member ids
     if crowded.any():
         sources = np.flatnonzero(is_member & crowded)
-        owner = _nearest_member(graph.indptr, graph.indices, sources, seq[sources], size)
+        seeds = _merged_seeds(seq, _pairs(aliases))
+        owner = _nearest_member(graph.indptr, graph.indices, sources, seq[sources], size, seeds)
         inside = np.flatnonzero(crowded)
         person[inside] = _group_min(owner[inside], seq[inside], sources.size)
     return component, person
@@ -276,13 +277,34 @@ def _group_min(groups: IntArray, values: IntArray, count: int) -> IntArray:
     return smallest[groups]
 
 
+def _merged_seeds(seq: IntArray, aliases: IntArray) -> IntArray:
+    """(merged member, its last survivor) as positions in `seq`, following merges of
+    survivors that were merged in turn, for the aliases among the nodes."""
+    local = _local(seq, aliases)
+    into = dict(local[(local >= 0).all(axis=1)].tolist())
+    pairs = []
+    for node in into:
+        last, seen = into[node], {node}
+        while last in into and last not in seen:
+            seen.add(last)
+            last = into[last]
+        pairs.append((node, last))
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+
+
 def _nearest_member(
-    indptr: IntArray, indices: IntArray, sources: IntArray, source_seq: IntArray, size: int
+    indptr: IntArray,
+    indices: IntArray,
+    sources: IntArray,
+    source_seq: IntArray,
+    size: int,
+    seeds: IntArray,
 ) -> IntArray:
     """Multi-source BFS, one level at a time on arrays: each node reached gets the index
     (into `sources`) of its nearest member node, ties going to the smallest sequence number.
     A node at distance d takes the smallest owner among its neighbours at distance d-1: the
-    members at distance d from it are those at distance d-1 from these neighbours."""
+    members at distance d from it are those at distance d-1 from these neighbours. A merged
+    member (`seeds`: it, its survivor) starts where its survivor does, at distance 0."""
     # Parts stay connected: a node's owner is the owner of a neighbour one step closer to
     # it, so following such neighbours leads to the owner without leaving the part.
     unreached = np.iinfo(np.int64).max
@@ -291,8 +313,9 @@ def _nearest_member(
     rank[by_rank] = np.arange(sources.size)
     owner = np.full(size, unreached, dtype=np.int64)
     owner[sources] = rank
+    owner[seeds[:, 0]] = owner[seeds[:, 1]]
     slot = np.empty(size, dtype=np.int64)  # scratch: de-duplicates a level without sorting
-    frontier = sources
+    frontier = np.concatenate([sources, seeds[owner[seeds[:, 0]] != unreached, 0]])
     while frontier.size:
         starts = indptr[frontier]
         counts = indptr[frontier + 1] - starts
@@ -454,14 +477,15 @@ class Graph:
         keep, gone = _valid(IdKind.member, survivor), _valid(IdKind.member, merged)
         if keep == gone:
             raise ValueError("a member cannot be merged into itself")
-        known = self._next
-        a, b = self._register(keep), self._register(gone)
-        if a in self._merged:
+        a, b = self._index.get(keep), self._index.get(gone)
+        if a is not None and a in self._merged:
             raise ValueError(f"member {survivor} was merged into another")
-        if self._merged.get(b, a) != a:
-            raise ValueError(f"member {merged} was merged into another")
-        if b in self._merged:
+        if b is not None and b in self._merged:
+            if self._merged[b] != a:
+                raise ValueError(f"member {merged} was merged into another")
             return Change()
+        known = self._next  # a refused merge registers nothing
+        a, b = self._register(keep), self._register(gone)
         self._merged[b] = a
         return self._recompute({self._component[a], self._component[b]}, known)
 

@@ -32,6 +32,7 @@ from zhongtai.data.oneid.store import (
     IdentityCounter,
     IdentityEdge,
     IdentityNode,
+    MemberAlias,
     PendingMapping,
     PersonChange,
 )
@@ -64,6 +65,7 @@ class _Part:
     graph: Graph
     rows: dict[int, IdentityNode]
     edges: set[tuple[int, int]]
+    merged: dict[int, int]
     counter: IdentityCounter
 
 
@@ -113,12 +115,16 @@ def _load(uow: UnitOfWork, identifiers: Sequence[Identifier]) -> _Part:
         for end in (IdentityEdge.a, IdentityEdge.b):
             query = select(IdentityEdge.a, IdentityEdge.b).where(end.in_(part))
             edges.update((a, b) for a, b in uow.session.execute(query))
+    merged: dict[int, int] = {}  # a merge's two ends are in one component
+    for part in _chunks([n.seq for n in core]):
+        query = select(MemberAlias.seq, MemberAlias.survivor).where(MemberAlias.seq.in_(part))
+        merged.update((seq, survivor) for seq, survivor in uow.session.execute(query))
     rows = {n.seq: n for n in core}
     far = sorted({s for edge in edges for s in edge} - set(rows))
     rows.update((n.seq, n) for n in _where_in(uow.session, IdentityNode.seq, far))
     states = [_state(n) for n in rows.values()]
-    graph = Graph.restore(states, edges, counter.next_seq, GUARDS)
-    return _Part(graph, rows, edges, counter)
+    graph = Graph.restore(states, edges, counter.next_seq, GUARDS, merged)
+    return _Part(graph, rows, edges, merged, counter)
 
 
 def _state(node: IdentityNode) -> NodeState:
@@ -153,6 +159,9 @@ def _save(uow: UnitOfWork, part: _Part) -> None:
         else:
             row.component, row.person = now.component, now.person
             row.shared, row.detached = now.shared, now.detached
+    for seq, survivor in graph.merged.items():
+        if seq not in part.merged:
+            uow.session.add(MemberAlias(seq=seq, survivor=survivor))
     fresh = set(graph.edges) - part.edges
     if fresh:
         rows = [{"tenant_id": uow.tenant_id, "a": a, "b": b} for a, b in sorted(fresh)]
@@ -191,6 +200,24 @@ def link(uow: UnitOfWork, observations: Sequence[Sequence[Identifier]], source: 
     for change in changes:
         _history(uow, change, {"source": source})
     return sum(len(c.merged) + len(c.split) for c in changes)
+
+
+def merge_members(uow: UnitOfWork, survivor: str, merged: str) -> int:
+    """账号融合 as the member centre made it: the merged member id, and with it what it
+    was seen with, joins the survivor's person; returns how many persons merged (0 for a
+    repeat). A merge OneID cannot make (one of them merged into another) is a 422."""
+    identifiers = [
+        _identifier(IdKind.member, survivor, "target"),
+        _identifier(IdKind.member, merged, "source"),
+    ]
+    part = _load(uow, identifiers)
+    try:
+        change = part.graph.merge_members(survivor, merged)
+    except ValueError as exc:
+        raise ValidationFailed("source", str(exc)) from exc
+    _save(uow, part)
+    _history(uow, change, {"source": "member.merged", "target": survivor, "merged": merged})
+    return len(change.merged)
 
 
 def _identifier(kind: IdKind, value: str, field: str) -> Identifier:
@@ -337,8 +364,11 @@ def rebuilt(uow: UnitOfWork) -> dict[int, int]:
     local = np.vectorize(position.__getitem__)(edges) if len(edges) else edges
     shared = {int(seqs[i]) for i in shared_nodes(dense, local, GUARDS)}
     blocked = shared | {n.seq for n in nodes if n.detached}
-    members = [s for s, k in kinds.items() if k is IdKind.member]
-    _component, person = resolve_arrays(seqs, members, edges, sorted(blocked))
+    aliased = uow.session.execute(select(MemberAlias.seq, MemberAlias.survivor))
+    merged = {int(seq): int(survivor) for seq, survivor in aliased}
+    members = [s for s, k in kinds.items() if k is IdKind.member and s not in merged]
+    aliases = list(merged.items())
+    _component, person = resolve_arrays(seqs, members, edges, sorted(blocked), aliases)
     return dict(zip(seqs.tolist(), person.tolist(), strict=True))
 
 

@@ -47,6 +47,15 @@ class IdentityEdge(TenantScoped, Base):
     b: Mapped[int] = mapped_column(BigInteger)
 
 
+class MemberAlias(TenantScoped, Base):
+    """账号融合: a merged member's identifier (`seq`) and its survivor's (`survivor`)."""
+
+    __tablename__ = "oneid_member_alias"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "seq"),)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    survivor: Mapped[int] = mapped_column(BigInteger)
+
+
 class IdentityCounter(TenantScoped, Base):
     """The next sequence number; its row lock also makes OneID's writers take turns."""
 
