@@ -78,6 +78,7 @@ def test_a_batch_keeps_its_good_events_and_names_each_bad_one(
         event("purchase", member="M1", properties={"order": "SO-1", "amount": 1990}),  # 9 good
         "not an object",  # 10
         event("search", properties={"query": "\ud800"}),  # 11 a lone surrogate
+        event(identities={"email": "a\ud800b@x.cn"}),  # 12 one in an identifier
     ]
     tally_before = tally(client, tenant)
     # Sent as ASCII JSON text: the lone surrogate arrives as the escape "\\ud800".
@@ -87,7 +88,7 @@ def test_a_batch_keeps_its_good_events_and_names_each_bad_one(
     body = resp.json()
     assert body["accepted"] == 3 and len(body["ids"]) == 3
     refused = {r["index"]: r for r in body["rejected"]}
-    assert sorted(refused) == [1, 2, 3, 4, 6, 7, 8, 10, 11]
+    assert sorted(refused) == [1, 2, 3, 4, 6, 7, 8, 10, 11, 12]
     fields = {i: {e["field"] for e in r["errors"]} for i, r in refused.items()}
     assert fields[1] == {"events[1].type"} and refused[1]["reason"] == "unknown_type"
     assert "events[2].properties.sku" in fields[2]
@@ -100,7 +101,7 @@ def test_a_batch_keeps_its_good_events_and_names_each_bad_one(
     counts = tally(client, tenant)
     demo = counts.pop("accepted") - 3  # the demo tenant's own shoppers came first
     assert demo >= 0 and tally_before == {"accepted": demo}
-    assert counts == {"unknown_type": 1, "invalid": 5, "identifier": 2, "future": 1}
+    assert counts == {"unknown_type": 1, "invalid": 6, "identifier": 2, "future": 1}
 
     drain(db)
     rows = [r for r in stored(settings, tenant.id) if r["actor"] in ("cookie:c-1001", "member:M1")]

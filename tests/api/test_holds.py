@@ -52,6 +52,8 @@ def test_bad_holds_are_refused_and_audited(client: TestClient, tenant: Tenant) -
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "sku"
     assert _hold(client, tenant, "HLD-B", qty=0).status_code == 422
     assert _hold(client, tenant, "HLD-B", channel="nowhere").status_code == 422
+    nul = _hold(client, tenant, "HLD-B", owner="cart\x00-1")  # would fail its whole batch
+    assert nul.status_code == 422 and nul.json()["errors"][0]["field"] == "owner"
     too_many = _hold(client, tenant, "HLD-B", qty=2)
     assert too_many.status_code == 409 and too_many.json()["type"] == "out-of-stock"
     audit = client.get("/v1/audit-log", headers=tenant.admin, params={"limit": 500}).json()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,10 +18,11 @@ from sqlalchemy import func, select
 
 from tests.api.test_events import drain, event, stored
 from tests.conftest import Tenant
-from zhongtai.data.collector import service, stream
+from zhongtai.data.collector import model, service, stream
 from zhongtai.data.collector.store import InboxEvent
 from zhongtai.platform.config import Settings
 from zhongtai.platform.db import Database
+from zhongtai.platform.ids import utcnow
 from zhongtai.platform.tenancy import scope_session
 from zhongtai.platform.uow import UnitOfWork
 
@@ -98,16 +100,18 @@ def test_a_batch_taken_again_after_a_failed_ingest_is_stored_once(
     # The ingester stores the batch, then fails before its ack: the batch comes back.
     service._store(buffered, taken.events, taken.id)
     buffer.release(taken)
-    assert drain_count(buffered) == 2  # taken again, stored again under the same token
+    assert drain_count(buffered, expect=2) == 2  # back after its delay, stored again
     assert _cookies(settings, tenant, "cookie:c-again-") == [
         "cookie:c-again-1",
         "cookie:c-again-2",
     ]
 
 
-def drain_count(db: Database) -> int:
-    total = 0
-    while n := service.ingest(db):
+def drain_count(db: Database, expect: int = 0, seconds: float = 10.0) -> int:
+    """What the ingester stores until it finds nothing, waiting up to `seconds` for
+    `expect` events (a batch handed back comes again after a delay)."""
+    total, deadline = 0, time.monotonic() + seconds
+    while (n := service.ingest(db)) or (total < expect and time.monotonic() < deadline):
         total += n
     return total
 
@@ -131,25 +135,55 @@ def test_a_batch_the_stream_cannot_keep_is_refused_with_503_and_not_counted(
         down.dispose()
     assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "1"}
     assert _tallies(db, tenant) == before
+    try:
+        assert service._ingest_stream(down) == 0  # the relay goes on while NATS is down
+    finally:
+        stream.close_buffers()
 
 
-def test_a_batch_the_warehouse_refuses_goes_back_without_holding_up_the_others(
+def test_a_batch_the_warehouse_refuses_comes_back_later_and_holds_up_nothing(
     buffered: Database, settings: Settings, tenant: Tenant
 ) -> None:
     drain(buffered)
     buffer = stream.buffer_of(buffered.settings)
     assert buffer is not None
-    with UnitOfWork(buffered, tenant.id) as uow:
-        good = service.collect(uow, [event(anonymous_id="c-after-bad")])
-        uow.commit()
-    [taken] = buffer.take(10, 2.0)
-    buffer.release(taken)
-    # Beside it, a batch no warehouse can take (its time is not a time):
-    bad = stream.Buffered("bad-1", tenant.id, {**taken.events[0].row, "time": "soon"}, [])
-    buffer.publish("bad-batch", [bad])
+    # A batch no warehouse can take (its time is not a time), then a good one:
+    row = model.check(event(anonymous_id="c-bad"), "bad-1", utcnow()).row
+    assert row is not None
+    buffer.publish("bad-batch", [stream.Buffered("bad-1", tenant.id, {**row, "time": "soon"}, [])])
+    _collect(buffered, tenant, ["c-after-bad"])
 
-    assert service.ingest(buffered) == good.accepted  # the good batch is stored and acked
+    assert service.ingest(buffered) == 1  # the good batch is stored and acked
     assert _cookies(settings, tenant, "cookie:c-after-bad") == ["cookie:c-after-bad"]
-    [again] = buffer.take(10, 2.0)  # the bad one came back at once, not after the ack wait
-    assert again.id == "bad-batch"
-    buffer.release(again)
+    assert buffer.take(10, 0.5) == []  # the bad one waits out its delay ...
+    [again] = buffer.take(10, 3.0)  # ... and comes back: nothing is dropped
+    assert again.id == "bad-batch" and again.message.metadata.num_delivered == 2
+    buffer.ack(again)  # leave nothing behind for the stream's deletion
+
+
+def test_a_retry_after_a_failure_stores_the_batch_once_with_the_same_ids(
+    buffered: Database, settings: Settings, tenant: Tenant
+) -> None:
+    drain(buffered)
+    batch = [event(anonymous_id="c-retry-1"), event(anonymous_id="c-retry-2")]
+    with UnitOfWork(buffered, tenant.id) as uow:  # published, then the transaction fails
+        first = service.collect(uow, batch, key="retry-1")
+    with UnitOfWork(buffered, tenant.id) as uow:
+        again = service.collect(uow, batch, key="retry-1")
+        uow.commit()
+    assert again.ids == first.ids
+    name = f"{buffered.settings.nats_stream}_INGEST"
+    assert asyncio.run(_waiting(name)) == 1
+    assert drain_count(buffered) == 2
+    assert _cookies(settings, tenant, "cookie:c-retry-") == ["cookie:c-retry-1", "cookie:c-retry-2"]
+
+
+def test_the_buffer_connects_again_after_its_connection_closed(
+    buffered: Database, tenant: Tenant
+) -> None:
+    _collect(buffered, tenant, ["c-before"])
+    buffer = stream.buffer_of(buffered.settings)
+    assert buffer is not None and buffer._nc is not None
+    buffer._run(buffer._nc.close())  # as when NATS was away longer than the reconnects
+    _collect(buffered, tenant, ["c-after"])
+    assert asyncio.run(_waiting(f"{buffered.settings.nats_stream}_INGEST")) == 2

@@ -243,14 +243,25 @@ def test_members_a_merge_cannot_make() -> None:
     graph.merge_members("m-a", "m-b")
     with pytest.raises(ValueError, match="itself"):
         graph.merge_members("m-a", "m-a")
+    with pytest.raises(ValueError, match="itself"):
+        graph.merge_members("m-b", "m-a")  # m-b is m-a now
     with pytest.raises(ValueError, match="m-b was merged"):
         graph.merge_members("m-c", "m-b")  # already the survivor's
-    with pytest.raises(ValueError, match="m-b was merged"):
-        graph.merge_members("m-b", "m-c")  # a merged member survives nothing
     with pytest.raises(ValueError, match="not a member"):
         graph.merge_members("m-a", "undefined")
     graph.merge_members("m-c", "m-a")  # a survivor may itself be merged later: a chain
     assert {graph.person_of(M, v) for v in ("m-a", "m-b", "m-c")} == {0}
+
+
+def test_merges_that_arrive_out_of_order_end_in_the_same_person() -> None:
+    seen = [[(M, "m-a"), (CK, "c-a")], [(M, "m-b"), (CK, "c-b")], [(M, "m-c"), (CK, "c-c")]]
+    in_order, reordered = graph_of(seen), graph_of(seen)
+    in_order.merge_members("m-b", "m-c")  # the member centre: c into b, then b into a
+    in_order.merge_members("m-a", "m-b")
+    reordered.merge_members("m-a", "m-b")  # OneID hears of the second merge first
+    reordered.merge_members("m-b", "m-c")  # m-b is m-a's now: c goes on to m-a
+    for graph in (in_order, reordered):
+        assert {graph.person_of(*i) for i in graph.nodes.values()} == {0}
 
 
 def test_an_identifier_seen_with_both_members_before_the_merge_stays_shared() -> None:

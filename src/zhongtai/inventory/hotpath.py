@@ -306,8 +306,7 @@ def _write_at_once(
     for _table, rows in inserts:
         params.extend([row[column] for row in rows] for column in rows[0])
     params = [[Json(v) for v in p] if j else p for p, j in zip(params, is_json, strict=True)]
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    cursor.execute(statement, params)
+    conn.exec_driver_sql(statement, tuple(params))  # errors as SQLAlchemy's, like the rest
 
 
 @lru_cache(maxsize=64)

@@ -134,12 +134,17 @@ class ReserveIn(BaseModel):
     lines: list[ReserveLine] = Field(min_length=1, max_length=200)
 
 
+_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+
+
 class HoldIn(BaseModel):
     """A one-line reservation for the hot path (秒杀): combined with concurrent ones into
     one transaction."""
 
-    owner: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    channel: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    # No control characters: a value the database refuses would fail the whole batch of
+    # concurrent holds it is combined with, not this request alone.
+    owner: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_PRINTABLE)]
+    channel: Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=_PRINTABLE)]
     sku: LongCode
     location: LocationRef
     qty: Qty = 1

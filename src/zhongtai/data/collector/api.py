@@ -37,7 +37,7 @@ def collect(events: Events, ctx: Ctx = Depends(writer("data:collect"))) -> JSONR
     if len(events) > model.MAX_BATCH:
         message = f"at most {model.MAX_BATCH} events per batch"
         raise BatchTooLarge(message, errors=[{"field": "events", "message": message}])
-    return ctx.mutate(lambda uow: service.collect(uow, events))
+    return ctx.mutate(lambda uow: service.collect(uow, events, key=ctx.idempotency_key))
 
 
 @router.get("/events/stats", response_model=list[service.Tally])

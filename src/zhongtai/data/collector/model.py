@@ -231,16 +231,16 @@ def check(raw: Any, event_id: str, now: datetime) -> Checked:
     if problems:
         return Checked(None, problems, [])
     row = _row(event, props, links, event_id, now)
-    if not _storable(row):
+    if not _storable([*row.values(), *(value for _kind, value in links)]):
         return Checked(None, [Problem("event", "text is not valid UTF-8", "invalid")], [])
     return Checked(row, [], links)
 
 
-def _storable(row: dict[str, Any]) -> bool:
+def _storable(values: list[Any]) -> bool:
     # A lone surrogate passes JSON parsing but no store can write it; refused here, it
     # cannot wedge the ingester later. Only text beyond ASCII can hold one.
     try:
-        for value in row.values():
+        for value in values:
             if isinstance(value, str) and not value.isascii():
                 value.encode()
     except UnicodeEncodeError:

@@ -26,7 +26,7 @@ from zhongtai.members import service as members
 from zhongtai.platform import outbox
 from zhongtai.platform.db import Database, dialect_insert
 from zhongtai.platform.errors import ValidationFailed
-from zhongtai.platform.ids import new_id, utcnow
+from zhongtai.platform.ids import derived_id, new_id, utcnow
 from zhongtai.platform.outbox import Event
 from zhongtai.platform.tenancy import scope_session
 from zhongtai.platform.uow import UnitOfWork
@@ -66,13 +66,20 @@ def _rejection(index: int, raw: Any, problems: Sequence[model.Problem]) -> Rejec
     )
 
 
-def collect(uow: UnitOfWork, events: Sequence[Any], now: datetime | None = None) -> CollectOut:
-    """采集: keep every good event of the batch, say why each bad one was refused."""
+def collect(
+    uow: UnitOfWork, events: Sequence[Any], now: datetime | None = None, key: str | None = None
+) -> CollectOut:
+    """采集: keep every good event of the batch, say why each bad one was refused. With the
+    request's Idempotency-Key (`key`) the batch's and its events' ids come from the key,
+    so a retry after a failure the client saw stores nothing twice: the stream drops a
+    batch id it holds, and the inbox never kept the failed try."""
     now = now or utcnow()
+    seed = key and f"{uow.tenant_id}:{uow.actor_id}:{key}"
+    ids = [derived_id(f"{seed}:{i}") if seed else new_id() for i in range(len(events))]
     rows: list[dict[str, Any]] = []
     rejected: list[Rejection] = []
     for index, raw in enumerate(events):
-        event_id = new_id()
+        event_id = ids[index]
         checked = model.check(raw, event_id, now)
         if checked.row is None:
             rejected.append(_rejection(index, raw, checked.problems))
@@ -80,14 +87,14 @@ def collect(uow: UnitOfWork, events: Sequence[Any], now: datetime | None = None)
         links = [[kind.value, value] for kind, value in checked.links]
         rows.append({"id": event_id, "tenant_id": uow.tenant_id, "row": checked.row})
         rows[-1].update(links=links, received_at=now)
-    _keep(uow, rows)
+    _keep(uow, rows, derived_id(seed) if seed else new_id())
     outcomes = Counter(r.reason for r in rejected)
     outcomes["accepted"] = len(rows)
     _count(uow, now.date().isoformat(), outcomes)
     return CollectOut(accepted=len(rows), rejected=rejected, ids=[r["id"] for r in rows])
 
 
-def _keep(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
+def _keep(uow: UnitOfWork, rows: list[dict[str, Any]], batch_id: str) -> None:
     """Durably, before the batch is answered: in the NATS stream when there is one (in
     the caller's transaction's stead: a burst does not load the database), else in the
     inbox table."""
@@ -98,7 +105,7 @@ def _keep(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
         uow.session.execute(insert(InboxEvent), rows)
         return
     buffered = [stream.Buffered(r["id"], r["tenant_id"], r["row"], r["links"]) for r in rows]
-    buffer.publish(new_id(), buffered)
+    buffer.publish(batch_id, buffered)
 
 
 def _count(uow: UnitOfWork, day: str, outcomes: Counter[str]) -> None:
@@ -226,21 +233,24 @@ def _ingest_inbox(db: Database) -> int:
 
 def _ingest_stream(db: Database) -> int:
     """Each message is acked once its events are stored; one delivered again (a crash in
-    between) has the same id, its insert token. One that cannot be stored goes back for
-    the next fetch (up to `stream.MAX_DELIVERIES` times) without holding up the rest."""
+    between) has the same id, its insert token. One that cannot be stored comes back later
+    without holding up the rest. NATS down: the batches wait there, the relay goes on."""
     buffer = stream.buffer_of(db.settings)
     if buffer is None:
         return 0
     stored = 0
-    for taken in buffer.take(INGEST_BATCH // 500):
-        try:
-            _store(db, taken.events, taken.id)
-        except Exception:
-            log.exception("buffered batch %s not stored; it will be taken again", taken.id)
-            buffer.release(taken)
-            continue
-        buffer.ack(taken)
-        stored += len(taken.events)
+    try:
+        for taken in buffer.take(INGEST_BATCH // 500):
+            try:
+                _store(db, taken.events, taken.id)
+            except Exception:
+                log.exception("buffered batch %s not stored; it will come again", taken.id)
+                buffer.release(taken)
+                continue
+            buffer.ack(taken)
+            stored += len(taken.events)
+    except stream.BufferUnavailable:
+        log.warning("the event stream is unreachable; its batches wait", exc_info=True)
     return stored
 
 

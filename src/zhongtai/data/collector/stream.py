@@ -34,9 +34,7 @@ from zhongtai.platform.errors import ProblemError
 T = TypeVar("T")
 CONSUMER = "ingester"
 ACK_WAIT_SECONDS = 120.0  # a message taken and not acked by then goes to the next fetch
-# A batch that fails this often (the warehouse down for long, or a batch it cannot take)
-# stays in the stream, no longer delivered, for an operator to look at.
-MAX_DELIVERIES = 50
+RETRY_CAP_SECONDS = 60.0
 TIMEOUT_SECONDS = 30.0
 
 
@@ -64,7 +62,8 @@ class Taken:
 
 
 class StreamBuffer:
-    """Publish accepted batches and take them back, from any thread."""
+    """Publish accepted batches and take them back, from any thread. A NATS failure is a
+    `BufferUnavailable` (503); the next call connects again."""
 
     def __init__(self, url: str, stream: str) -> None:
         self.url, self.stream = url, stream
@@ -72,44 +71,46 @@ class StreamBuffer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
+        self._connecting = asyncio.Lock()
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._pull: JetStreamContext.PullSubscription | None = None
 
     def _run(self, work: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(work, self._loop).result(TIMEOUT_SECONDS)
+        try:
+            return asyncio.run_coroutine_threadsafe(work, self._loop).result(TIMEOUT_SECONDS)
+        except (nats.errors.Error, TimeoutError, OSError) as exc:
+            raise BufferUnavailable(
+                f"the event buffer (NATS) failed: {exc}; retry", headers={"Retry-After": "1"}
+            ) from exc
 
     async def _ready(self) -> JetStreamContext:
-        if self._js is None:
-            # A client waits on this: when NATS is down it hears 503 in about 1.5 s.
-            self._nc = await nats.connect(
-                self.url, connect_timeout=2, reconnect_time_wait=0.5, max_reconnect_attempts=3
-            )
-            self._js = self._nc.jetstream()
-            # A stream that exists with another config is used as it is.
-            with contextlib.suppress(BadRequestError):
-                await self._js.add_stream(
-                    name=self.stream,
-                    subjects=[self.subject],
-                    retention=RetentionPolicy.WORK_QUEUE,
-                    storage=StorageType.FILE,
+        async with self._connecting:  # callers from several threads share one connection
+            if self._js is None or self._nc is None or self._nc.is_closed:
+                self._js = self._pull = None
+                # A client waits on this: when NATS is down it hears 503 in about 1.5 s.
+                nc = await nats.connect(
+                    self.url, connect_timeout=2, reconnect_time_wait=0.5, max_reconnect_attempts=3
                 )
-        return self._js
+                self._nc = nc
+                js = nc.jetstream()
+                # A stream that exists with another config is used as it is.
+                with contextlib.suppress(BadRequestError):
+                    await js.add_stream(
+                        name=self.stream,
+                        subjects=[self.subject],
+                        retention=RetentionPolicy.WORK_QUEUE,
+                        storage=StorageType.FILE,
+                    )
+                self._js = js
+            return self._js
 
     def publish(self, batch_id: str, events: list[Buffered]) -> None:
         """Keep one accepted batch; returns once JetStream has stored it. A batch published
-        again with the same id inside the stream's duplicate window is stored once."""
-        body = json.dumps(
-            {"events": [e.__dict__ for e in events]}, ensure_ascii=False, default=str
-        ).encode()
-        try:
-            self._run(self._publish(batch_id, body))
-        except (nats.errors.Error, TimeoutError, OSError) as exc:
-            # Not kept, so not accepted: the client sends the batch again.
-            raise BufferUnavailable(
-                f"the event buffer (NATS) did not store the batch: {exc}; retry",
-                headers={"Retry-After": "1"},
-            ) from exc
+        again with the same id inside the stream's duplicate window is stored once. Not
+        kept (NATS down): a 503, and the client sends the batch again."""
+        body = json.dumps({"events": [e.__dict__ for e in events]}, ensure_ascii=False).encode()
+        self._run(self._publish(batch_id, body))
 
     async def _publish(self, batch_id: str, body: bytes) -> None:
         js = await self._ready()
@@ -120,9 +121,9 @@ class StreamBuffer:
         return self._run(self._take(messages, wait_seconds))
 
     async def _take(self, messages: int, wait_seconds: float) -> list[Taken]:
+        js = await self._ready()
         if self._pull is None:
-            js = await self._ready()
-            config = ConsumerConfig(ack_wait=ACK_WAIT_SECONDS, max_deliver=MAX_DELIVERIES)
+            config = ConsumerConfig(ack_wait=ACK_WAIT_SECONDS)  # delivered until stored
             self._pull = await js.pull_subscribe(
                 self.subject, durable=CONSUMER, stream=self.stream, config=config
             )
@@ -137,12 +138,15 @@ class StreamBuffer:
         self._run(taken.message.ack_sync())
 
     def release(self, taken: Taken) -> None:
-        """Storing the batch failed: hand it to the next fetch now, not after the ack wait."""
-        self._run(taken.message.nak())
+        """Storing the batch failed: it comes back after 1 s, then 2, 4, ... up to a minute
+        (a warehouse down for long waits; nothing is dropped)."""
+        tries = taken.message.metadata.num_delivered or 1
+        self._run(taken.message.nak(delay=min(RETRY_CAP_SECONDS, 2.0 ** (tries - 1))))
 
     def close(self) -> None:
         if self._nc is not None and not self._nc.is_closed:
-            self._run(self._nc.close())  # what was taken and not acked is delivered again
+            with contextlib.suppress(BufferUnavailable):
+                self._run(self._nc.close())  # what was taken and not acked comes again
         self._nc = self._js = self._pull = None
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)

@@ -472,22 +472,28 @@ class Graph:
 
     def merge_members(self, survivor: str, merged: str) -> Change:
         """账号融合: the member centre folded member `merged` into `survivor`. Repeating a
-        merge changes nothing; a member merged into one survivor cannot be merged into
-        another, nor be one."""
+        merge changes nothing; a survivor merged since (the events can come out of order)
+        passes it on to its own survivor; a member merged into another survivor, or one
+        merged into `merged` itself, is refused."""
         keep, gone = _valid(IdKind.member, survivor), _valid(IdKind.member, merged)
-        if keep == gone:
-            raise ValueError("a member cannot be merged into itself")
-        a, b = self._index.get(keep), self._index.get(gone)
-        if a is not None and a in self._merged:
-            raise ValueError(f"member {survivor} was merged into another")
+        a, b = self._last(self._index.get(keep)), self._index.get(gone)
+        if keep == gone or (b is not None and a == b):
+            raise ValueError(f"member {merged} cannot be merged into itself")
         if b is not None and b in self._merged:
-            if self._merged[b] != a:
+            if self._last(b) != a:
                 raise ValueError(f"member {merged} was merged into another")
             return Change()
         known = self._next  # a refused merge registers nothing
-        a, b = self._register(keep), self._register(gone)
+        a = self._register(keep) if a is None else a
+        b = self._register(gone)
         self._merged[b] = a
         return self._recompute({self._component[a], self._component[b]}, known)
+
+    def _last(self, node: int | None) -> int | None:
+        """The member a node's merges end in (itself if never merged)."""
+        while node in self._merged:
+            node = self._merged[node]
+        return node
 
     def person_of(self, kind: IdKind, value: str) -> int | None:
         text = normalize(kind, value)
