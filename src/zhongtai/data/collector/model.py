@@ -372,8 +372,8 @@ def business_row(
     subject = type_.split(".", 1)[0]
     # A member event's id is the member's; a merge's is the merge's, and it belongs to
     # the member that survived it.
-    member = payload.get("member_id") or payload.get("target_id")
-    member = member or (payload.get("id") if subject == "member" else None)
+    own = "target_id" if type_ == "member.merged" else "id"
+    member = payload.get("member_id") or (payload.get(own) if subject == "member" else None)
     order = payload.get("order_id") or (payload.get("id") if subject == "order" else None)
     return warehouse_row(
         event_id,
