@@ -264,14 +264,19 @@ def test_merges_that_arrive_out_of_order_end_in_the_same_person() -> None:
         assert {graph.person_of(*i) for i in graph.nodes.values()} == {0}
 
 
-def test_an_identifier_seen_with_both_members_before_the_merge_stays_shared() -> None:
+def test_a_device_seen_with_both_ids_of_a_merged_member_counts_one_member() -> None:
     seen = [[(M, "m-a"), (DV, "d-1")], [(M, "m-b"), (DV, "d-1")], [(M, "m-b"), (CK, "c-b")]]
     graph = graph_of(seen)
-    graph.merge_members("m-a", "m-b")
-    assert graph.blocked == {1}  # the device: two member ids are two strong neighbours
-    assert graph.person_of(DV, "d-1") == 1
-    assert graph.person_of(CK, "c-b") == graph.person_of(M, "m-a") == 0
-    expected = rebuild(seen, merges=[("m-a", "m-b")])
+    assert graph.blocked == {1}  # two member ids: a shared device, for now
+    change = graph.merge_members("m-a", "m-b")
+    assert graph.blocked == set() and change.merged == [(0, [1, 2])]
+    assert {graph.person_of(*i) for i in graph.nodes.values()} == {0}
+    graph.observe([(M, "m-a"), (DV, "d-2")])
+    graph.observe([(M, "m-b"), (DV, "d-2")])  # the old id on one app, the new on another
+    assert graph.blocked == set() and graph.person_of(DV, "d-2") == 0
+    graph.observe([(M, "m-c"), (DV, "d-2")])  # a second member for real: shared
+    assert graph.blocked == {seq for seq, i in graph.nodes.items() if i == (DV, "d-2")}
+    expected = rebuild(graph.observations, merges=[("m-a", "m-b")])
     assert by_identifier(graph, graph.persons()) == expected
 
 
@@ -499,12 +504,13 @@ def test_the_incremental_graph_gives_the_same_persons_as_a_rebuild(
 ) -> None:
     graph, seen, detached, merges = Graph(limits), [], [], []
     for operation, identifiers in steps:
-        done = apply(graph, operation, identifiers)
+        merged_before = graph.merged
+        apply(graph, operation, identifiers)
         if operation == "observe":
             seen.append(identifiers)
         elif operation == "detach":
             detached.append(identifiers[0])
-        elif done is not None:
+        elif graph.merged != merged_before:  # not a repeat, not refused
             merges.append((identifiers[0][1], identifiers[1][1]))
     expected = rebuild(seen, limits, detached, merges)
     assert by_identifier(graph, graph.persons()) == expected

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import combinations
@@ -126,9 +126,15 @@ class Guards:
         return self.limits.get(kind)
 
 
-def shared_nodes(kinds: Sequence[IdKind], edges: npt.ArrayLike, guards: Guards) -> set[int]:
+def shared_nodes(
+    kinds: Sequence[IdKind],
+    edges: npt.ArrayLike,
+    guards: Guards,
+    merged: Mapping[int, int] | None = None,
+) -> set[int]:
     """The nodes linked to more distinct nodes of some strong kind than `guards` allow,
-    from the full edge set; `kinds[node]` is the node's kind."""
+    from the full edge set; `kinds[node]` is the node's kind, and a `merged` member node
+    (-> its survivor's) counts as the member its merges end in."""
     pairs = _pairs(edges)
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     src = np.concatenate([pairs[:, 0], pairs[:, 1]])
@@ -137,7 +143,10 @@ def shared_nodes(kinds: Sequence[IdKind], edges: npt.ArrayLike, guards: Guards) 
     limits = np.array([_limit_code(guards, kind) for kind in _KINDS], dtype=np.int64)
     counted = limits[code[dst]] >= 0
     size = max(len(kinds), 1)
-    links = _distinct(src[counted] * size + dst[counted])  # distinct neighbours
+    same = np.arange(size, dtype=np.int64)
+    for node, last in lasts(merged or {}).items():
+        same[node] = last
+    links = _distinct(src[counted] * size + same[dst[counted]])  # distinct neighbours
     owner, neighbour_code = links // size, code[links % size]
     keys, counts = np.unique(owner * len(_KINDS) + neighbour_code, return_counts=True)
     over = counts > limits[keys % len(_KINDS)]
@@ -277,19 +286,25 @@ def _group_min(groups: IntArray, values: IntArray, count: int) -> IntArray:
     return smallest[groups]
 
 
-def _merged_seeds(seq: IntArray, aliases: IntArray) -> IntArray:
-    """(merged member, its last survivor) as positions in `seq`, following merges of
-    survivors that were merged in turn, for the aliases among the nodes."""
-    local = _local(seq, aliases)
-    into = dict(local[(local >= 0).all(axis=1)].tolist())
-    pairs = []
-    for node in into:
-        last, seen = into[node], {node}
-        while last in into and last not in seen:
+def lasts(merged: Mapping[int, int]) -> dict[int, int]:
+    """Each merged member -> the member its merges end in (a survivor merged in turn
+    passes it on)."""
+    out = {}
+    for node in merged:
+        last, seen = merged[node], {node}
+        while last in merged and last not in seen:
             seen.add(last)
-            last = into[last]
-        pairs.append((node, last))
-    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+            last = merged[last]
+        out[node] = last
+    return out
+
+
+def _merged_seeds(seq: IntArray, aliases: IntArray) -> IntArray:
+    """(merged member, its last survivor) as positions in `seq`, for the aliases among
+    the nodes."""
+    local = _local(seq, aliases)
+    ends = lasts(dict(local[(local >= 0).all(axis=1)].tolist()))
+    return np.array(list(ends.items()), dtype=np.int64).reshape(-1, 2)
 
 
 def _nearest_member(
@@ -486,8 +501,32 @@ class Graph:
         known = self._next  # a refused merge registers nothing
         a = self._register(keep) if a is None else a
         b = self._register(gone)
+        chain = self.merged_into(b)  # b and the members merged into it before
         self._merged[b] = a
-        return self._recompute({self._component[a], self._component[b]}, known)
+        # Who saw a member of the chain may now count one member less, and bridge again.
+        freed = {n for m in chain for n in self._neighbours[m] if self._recount(n)}
+        around = {b, *freed, *(m for n in freed for m in self._neighbours[n])}
+        return self._recompute({self._component[a], *(self._component[m] for m in around)}, known)
+
+    def node_of(self, kind: IdKind, value: str) -> int | None:
+        """The node of an identifier (in its stored form), if seen."""
+        return self._index.get((kind, value))
+
+    def neighbours(self, node: int) -> set[int]:
+        return set(self._neighbours[node])
+
+    def merged_into(self, node: int) -> set[int]:
+        """The member node and every member node whose merges pass through it."""
+        return {m for m in self._nodes if m == node or self._passes(m, node)}
+
+    def _passes(self, node: int, through: int) -> bool:
+        seen = set()
+        while node in self._merged and node not in seen:
+            seen.add(node)
+            node = self._merged[node]
+            if node == through:
+                return True
+        return False
 
     def _last(self, node: int | None) -> int | None:
         """The member a node's merges end in (itself if never merged)."""
@@ -533,16 +572,41 @@ class Graph:
             return
         self._neighbours[a].add(b)
         self._neighbours[b].add(a)
-        self._count(a, self._nodes[b][0])
-        self._count(b, self._nodes[a][0])
+        self._count(a, b)
+        self._count(b, a)
 
-    def _count(self, node: int, kind: IdKind) -> None:
+    def _count(self, node: int, other: int) -> None:
+        """`other` is a new neighbour of `node`: one more of its kind, unless it is a
+        member id whose merges end in a member `node` already counted."""
+        kind = self._nodes[other][0]
         limit = self.guards.limit(kind)  # only strong kinds have one
         if limit is None:
             return
+        if kind is IdKind.member:
+            last = self._last(other)
+            if any(self._last(m) == last for m in self._member_neighbours(node) if m != other):
+                return
         self._strong[node][kind] = self._strong[node].get(kind, 0) + 1
         if self._strong[node][kind] > limit:
             self._shared.add(node)
+
+    def _member_neighbours(self, node: int) -> Iterator[int]:
+        return (m for m in self._neighbours[node] if self._nodes[m][0] is IdKind.member)
+
+    def _recount(self, node: int) -> bool:
+        """Count `node`'s distinct members again after a merge; True if that freed it (it
+        is shared no more)."""
+        ends = {self._last(m) for m in self._member_neighbours(node)}
+        self._strong[node][IdKind.member] = len(ends)
+        over = any(
+            count > limit
+            for kind, count in self._strong[node].items()
+            if (limit := self.guards.limit(kind)) is not None
+        )
+        if node in self._shared and not over:
+            self._shared.discard(node)
+            return True
+        return False
 
     def _recompute(self, components: set[int], known: int) -> Change:
         """Resolve the nodes of `components` again; nodes numbered from `known` on are new
@@ -612,6 +676,6 @@ def rebuild(
         merged[b] = a
     kinds = [kind for kind, _ in index]
     cut = {index[i] for i in _clean(list(detached)) if i in index}
-    blocked = shared_nodes(kinds, edges, guards) | cut
+    blocked = shared_nodes(kinds, edges, guards, merged) | cut
     result = resolve(range(len(kinds)), kinds, edges, blocked, merged)
     return {identifier: result.person[node] for identifier, node in index.items()}

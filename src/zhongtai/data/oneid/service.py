@@ -115,16 +115,27 @@ def _load(uow: UnitOfWork, identifiers: Sequence[Identifier]) -> _Part:
         for end in (IdentityEdge.a, IdentityEdge.b):
             query = select(IdentityEdge.a, IdentityEdge.b).where(end.in_(part))
             edges.update((a, b) for a, b in uow.session.execute(query))
-    merged: dict[int, int] = {}  # a merge's two ends are in one component
-    for part in _chunks([n.seq for n in core]):
-        query = select(MemberAlias.seq, MemberAlias.survivor).where(MemberAlias.seq.in_(part))
-        merged.update((seq, survivor) for seq, survivor in uow.session.execute(query))
     rows = {n.seq: n for n in core}
     far = sorted({s for edge in edges for s in edge} - set(rows))
     rows.update((n.seq, n) for n in _where_in(uow.session, IdentityNode.seq, far))
+    merged = _merges(uow.session, list(rows))
     states = [_state(n) for n in rows.values()]
     graph = Graph.restore(states, edges, counter.next_seq, GUARDS, merged)
     return _Part(graph, rows, edges, merged, counter)
+
+
+def _merges(session: Session, seqs: list[int]) -> dict[int, int]:
+    """The member merges of these nodes, and of their survivors in turn (the guards count
+    a merged member id as the member its merges end in)."""
+    merged: dict[int, int] = {}
+    while seqs:
+        found: dict[int, int] = {}
+        for part in _chunks(seqs):
+            query = select(MemberAlias.seq, MemberAlias.survivor).where(MemberAlias.seq.in_(part))
+            found.update((int(seq), int(survivor)) for seq, survivor in session.execute(query))
+        merged.update(found)
+        seqs = [survivor for survivor in found.values() if survivor not in merged]
+    return merged
 
 
 def _state(node: IdentityNode) -> NodeState:
@@ -210,7 +221,7 @@ def merge_members(uow: UnitOfWork, survivor: str, merged: str) -> int:
         _identifier(IdKind.member, survivor, "target"),
         _identifier(IdKind.member, merged, "source"),
     ]
-    part = _load(uow, identifiers)
+    part = _load(uow, _merge_reach(uow, identifiers))
     try:
         change = part.graph.merge_members(survivor, merged)
     except ValueError as exc:
@@ -218,6 +229,22 @@ def merge_members(uow: UnitOfWork, survivor: str, merged: str) -> int:
     _save(uow, part)
     _history(uow, change, {"source": "member.merged", "target": survivor, "merged": merged})
     return len(change.merged)
+
+
+def _merge_reach(uow: UnitOfWork, members: list[Identifier]) -> list[Identifier]:
+    """What a merge must load whole: the two members' components, every identifier seen
+    with the merged member (its count of members may drop: it is counted again), and
+    everything seen with those (one freed from the shared guard bridges them again)."""
+    graph = _load(uow, members).graph
+    merged = graph.node_of(*members[1])
+    if merged is None:
+        return members
+    seen_with = {n for m in graph.merged_into(merged) for n in graph.neighbours(m)}
+    nodes = graph.nodes
+    wider = _load(uow, members + [nodes[n] for n in seen_with]).graph
+    around = seen_with | {m for n in seen_with for m in wider.neighbours(n)}
+    nodes = wider.nodes
+    return members + [nodes[n] for n in around]
 
 
 def _identifier(kind: IdKind, value: str, field: str) -> Identifier:
@@ -362,10 +389,11 @@ def rebuilt(uow: UnitOfWork) -> dict[int, int]:
     dense = [kinds[int(s)] for s in seqs]  # shared_nodes counts by position
     position = {int(s): i for i, s in enumerate(seqs)}
     local = np.vectorize(position.__getitem__)(edges) if len(edges) else edges
-    shared = {int(seqs[i]) for i in shared_nodes(dense, local, GUARDS)}
-    blocked = shared | {n.seq for n in nodes if n.detached}
     aliased = uow.session.execute(select(MemberAlias.seq, MemberAlias.survivor))
     merged = {int(seq): int(survivor) for seq, survivor in aliased}
+    by_position = {position[s]: position[v] for s, v in merged.items()}
+    shared = {int(seqs[i]) for i in shared_nodes(dense, local, GUARDS, by_position)}
+    blocked = shared | {n.seq for n in nodes if n.detached}
     members = [s for s, k in kinds.items() if k is IdKind.member and s not in merged]
     aliases = list(merged.items())
     _component, person = resolve_arrays(seqs, members, edges, sorted(blocked), aliases)
