@@ -11,9 +11,9 @@ over-merging (防误合并) have been applied:
    identifier going to its nearest member (ties: the older member);
 4. an operator may detach (拆分) an identifier: it bridges nothing from then on;
 5. a member merge (账号融合) in the member centre makes the merged member id one of the
-   survivor's identifiers: linked to it whatever the guards say of either, and no longer
-   a member of its own in rule 3 (the guards still count it where it was seen, so an
-   identifier seen with both members before the merge stays shared).
+   survivor's identifiers: linked to it whatever the guards say of either, no longer a
+   member of its own in rule 3 (it stands where its survivor does), and counted by the
+   shared guard as the member its merges end in.
 
 Nodes are numbered in first-seen order and every id here is such a sequence number: a
 component's or person's id is its oldest identifier's number ("oldest wins"). All the rules
