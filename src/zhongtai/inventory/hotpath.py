@@ -305,7 +305,10 @@ def _write_at_once(
         params.extend([row[k] for row in increments] for k in ("t", "s", "l", "add"))
     for _table, rows in inserts:
         params.extend([row[column] for row in rows] for column in rows[0])
-    params = [[Json(v) for v in p] if j else p for p, j in zip(params, is_json, strict=True)]
+    params = [
+        [None if v is None else Json(v) for v in p] if j else p  # None stays SQL NULL
+        for p, j in zip(params, is_json, strict=True)
+    ]
     conn.exec_driver_sql(statement, tuple(params))  # errors as SQLAlchemy's, like the rest
 
 
