@@ -383,6 +383,10 @@ def _http_buffered(
         )
         say("sqlite: the ingester draining the stream through OneID into chDB")
         drain_rate, _drained_events = _drained(settings, tenant_id)
+        buffer = collector_stream.buffer_of(settings)
+        if buffer is not None:  # the stream is the benchmark's own
+            buffer.drop()
+        collector_stream.close_buffers()
     return {
         "ingest_http_nats_events_per_s": round(load.events_per_s),
         "ingest_http_nats_batch_p50_ms": round(statistics.median(load.latencies) * 1000, 1),

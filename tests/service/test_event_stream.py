@@ -5,7 +5,6 @@ after storing a batch and takes it again (against the real NATS server)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 import uuid
@@ -29,13 +28,6 @@ from zhongtai.platform.uow import UnitOfWork
 NATS_URL = os.environ.get("ZT_TEST_NATS_URL", "nats://127.0.0.1:4222")
 
 
-async def _drop_stream(name: str) -> None:
-    nc = await nats.connect(NATS_URL)
-    with contextlib.suppress(nats.js.errors.NotFoundError):
-        await nc.jetstream().delete_stream(name)
-    await nc.close()
-
-
 @pytest.fixture
 def buffered(settings: Settings) -> Iterator[Database]:
     """The test database, seen by a process configured with NATS (a stream of its own)."""
@@ -44,9 +36,11 @@ def buffered(settings: Settings) -> Iterator[Database]:
     try:
         yield database
     finally:
+        buffer = stream.buffer_of(database.settings)
+        assert buffer is not None
+        buffer.drop()
         stream.close_buffers()
         database.dispose()
-        asyncio.run(_drop_stream(f"{name}_INGEST"))
 
 
 async def _waiting(name: str) -> int:

@@ -143,6 +143,15 @@ class StreamBuffer:
         tries = taken.message.metadata.num_delivered or 1
         self._run(taken.message.nak(delay=min(RETRY_CAP_SECONDS, 2.0 ** (tries - 1))))
 
+    def drop(self) -> None:
+        """Delete the stream and what waits in it (a test's or a benchmark's own)."""
+        self._run(self._drop())
+
+    async def _drop(self) -> None:
+        js = await self._ready()
+        await js.delete_stream(self.stream)
+        self._js = self._pull = None
+
     def close(self) -> None:
         if self._nc is not None and not self._nc.is_closed:
             with contextlib.suppress(BufferUnavailable):
