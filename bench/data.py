@@ -76,7 +76,7 @@ from pyroaring import BitMap
 from scipy.sparse import csr_array
 from scipy.sparse.csgraph import connected_components
 
-from zhongtai.benchrun import fresh_database, median_ms, server, timed
+from zhongtai.benchrun import fresh_database, median_ms, served, timed
 from zhongtai.data import warehouse
 from zhongtai.data.analysis import queries as funnel_queries
 from zhongtai.data.analysis.model import Condition, FunnelIn
@@ -297,16 +297,7 @@ def _loads(
     CLIENTS clients for its seconds: (the tenant's id, each arm's load)."""
     name = f"databench{random.randrange(10**9)}"
     tenant_id = create_tenant(db, name, ADMIN, PASSWORD)
-    env = {
-        "ZT_DATABASE_URL": db.url,
-        "ZT_DATA_DIR": tmp,
-        "ZT_RUN_RELAY": "0",
-        "ZT_SECRET_KEY": "bench-data",
-        **more_env,
-    }
-    with server(env) as base:
-        form = {"tenant": name, "username": ADMIN, "password": PASSWORD}
-        token = httpx.post(f"{base}/v1/auth/token", data=form).json()["access_token"]
+    with served(db, tmp, (name, ADMIN, PASSWORD), more_env) as (base, token):
         asyncio.run(_clients(base, token, arms[-1][1][-2:], 0.5))  # warm-up
         loads = []
         for what, bodies, seconds in arms:

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from zhongtai import demo
-from zhongtai.benchrun import fresh_database, server
+from zhongtai.benchrun import fresh_database, served
 from zhongtai.inventory import service as inventory
 from zhongtai.inventory.schemas import ReceiptIn, ReceiptLine
 from zhongtai.orders import sourcing
@@ -102,15 +102,7 @@ def _http(kind: str, seconds: float, say: Callable[[str], None]) -> dict[str, fl
     with fresh_database(kind) as db, tempfile.TemporaryDirectory() as tmp:
         say(f"{kind}: demo tenant and stock")
         name, codes = _stocked(db)
-        env = {
-            "ZT_DATABASE_URL": db.url,
-            "ZT_DATA_DIR": tmp,
-            "ZT_RUN_RELAY": "0",
-            "ZT_SECRET_KEY": "bench-orders",
-        }
-        with server(env) as base:
-            form = {"tenant": name, "username": demo.DEMO_ADMIN[0], "password": demo.DEMO_ADMIN[1]}
-            token = httpx.post(f"{base}/v1/auth/token", data=form).json()["access_token"]
+        with served(db, tmp, (name, *demo.DEMO_ADMIN)) as (base, token):
 
             async def place(c: httpx.AsyncClient, rng: random.Random, n: int) -> httpx.Response:
                 return await _place(c, rng, n, codes)

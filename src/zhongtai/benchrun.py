@@ -117,6 +117,26 @@ def server(env: dict[str, str]) -> Iterator[str]:
         proc.wait(timeout=30)
 
 
+@contextmanager
+def served(
+    db: Database, data_dir: str, login: tuple[str, str, str], env: dict[str, str] | None = None
+) -> Iterator[tuple[str, str]]:
+    """A real server over `db` (relay off; `env` added) and a token for `login` (tenant,
+    user, password): yields (base URL, token)."""
+    with server(
+        {
+            "ZT_DATABASE_URL": db.url,
+            "ZT_DATA_DIR": data_dir,
+            "ZT_RUN_RELAY": "0",
+            "ZT_SECRET_KEY": "bench-http",
+            **(env or {}),
+        }
+    ) as base:
+        tenant, username, password = login
+        form = {"tenant": tenant, "username": username, "password": password}
+        yield base, httpx.post(f"{base}/v1/auth/token", data=form).json()["access_token"]
+
+
 def _ready(base: str) -> bool:
     try:
         return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
