@@ -8,6 +8,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
+from zhongtai.data.collector import model as collector_model
 from zhongtai.data.collector import service as collector
 from zhongtai.data.tags import service as tags
 from zhongtai.data.tags.model import Expr, TagKind
@@ -87,7 +88,7 @@ def load(uow: UnitOfWork, skus: list[str], shoppers: int, seed: int = 7) -> None
     for v in range(shoppers):  # visitors who never log in
         events += _journey(rng, {"anonymous_id": f"demo-visitor-{v}"}, skus, 10**6 + v)
     for start in range(0, len(events), 500):
-        collector.collect(uow, events[start : start + 500])
+        collector.collect(uow, collector_model.texts(events[start : start + 500]))
     for code, name, kind, params, realtime in TAGS:
         tags.define(
             uow, tags.TagIn(code=code, name=name, kind=kind, params=params, realtime=realtime)

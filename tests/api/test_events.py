@@ -15,7 +15,6 @@ from sqlalchemy import select
 from tests.conftest import Tenant
 from zhongtai.data import warehouse
 from zhongtai.data.collector import service
-from zhongtai.data.collector.store import InboxEvent
 from zhongtai.data.oneid import service as oneid
 from zhongtai.platform.config import Settings
 from zhongtai.platform.db import Database
@@ -140,12 +139,7 @@ def test_a_retried_batch_and_a_retried_ingest_store_each_event_once(
     # The ingester dies after writing the warehouse and before clearing its batch:
     batch_id = service._take_batch(db)
     assert batch_id is not None
-    with db.session(write=False) as session:
-        scope_session(session, None)
-        rows = [
-            {**e.row, "tenant_id": e.tenant_id}
-            for e in session.query(InboxEvent).filter(InboxEvent.batch == batch_id)
-        ]
+    rows = [{**e.row, "tenant_id": e.tenant_id} for e in service._inbox_events(db, batch_id)]
     warehouse.of(settings).insert("events", rows, token=batch_id)
     drain(db)  # the restarted ingester finds the batch and repeats it
     actors = sorted(

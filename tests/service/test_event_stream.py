@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from tests.api.test_events import drain, event, stored
 from tests.conftest import Tenant
 from zhongtai.data.collector import model, service, stream
-from zhongtai.data.collector.store import InboxEvent
+from zhongtai.data.collector.store import InboxBatch
 from zhongtai.platform.config import Settings
 from zhongtai.platform.db import Database
 from zhongtai.platform.ids import utcnow
@@ -50,15 +50,18 @@ async def _waiting(name: str) -> int:
     return int(info.state.messages)
 
 
-def _inbox_rows(db: Database, ids: list[str]) -> int:
+def _inbox_events(db: Database, tenant: Tenant) -> int:
     with db.session(write=False) as session:
         scope_session(session, None)
-        return session.scalar(select(func.count()).where(InboxEvent.id.in_(ids))) or 0
+        held = select(func.sum(InboxBatch.size)).where(InboxBatch.tenant_id == tenant.id)
+        return session.scalar(held) or 0
 
 
 def _collect(db: Database, tenant: Tenant, cookies: list[str]) -> list[str]:
     with UnitOfWork(db, tenant.id) as uow:
-        out = service.collect(uow, [event(anonymous_id=c) for c in cookies] + [event("dance")])
+        out = service.collect(
+            uow, model.texts([event(anonymous_id=c) for c in cookies] + [event("dance")])
+        )
         uow.commit()
     assert out.accepted == len(cookies) and [r.index for r in out.rejected] == [len(cookies)]
     return out.ids
@@ -71,9 +74,10 @@ def _cookies(settings: Settings, tenant: Tenant, prefix: str) -> list[str]:
 def test_buffered_batches_skip_the_inbox_and_reach_the_warehouse_once(
     buffered: Database, settings: Settings, tenant: Tenant
 ) -> None:
-    ids = _collect(buffered, tenant, ["c-nats-1", "c-nats-2"])
-    ids += _collect(buffered, tenant, ["c-nats-3"])
-    assert _inbox_rows(buffered, ids) == 0  # kept by JetStream, not the database
+    held = _inbox_events(buffered, tenant)
+    _collect(buffered, tenant, ["c-nats-1", "c-nats-2"])
+    _collect(buffered, tenant, ["c-nats-3"])
+    assert _inbox_events(buffered, tenant) == held  # kept by JetStream, not the database
     name = f"{buffered.settings.nats_stream}_INGEST"
     assert asyncio.run(_waiting(name)) == 2
 
@@ -92,7 +96,7 @@ def test_a_batch_taken_again_after_a_failed_ingest_is_stored_once(
     assert buffer is not None
     [taken] = buffer.take(10, 2.0)
     # The ingester stores the batch, then fails before its ack: the batch comes back.
-    service._store(buffered, taken.events, taken.id)
+    service._store(buffered, service._rows_of(taken.batch), taken.id)
     buffer.release(taken)
     assert drain_count(buffered, expect=2) == 2  # back after its delay, stored again
     assert _cookies(settings, tenant, "cookie:c-again-") == [
@@ -122,7 +126,7 @@ def test_a_batch_the_stream_cannot_keep_is_refused_with_503_and_not_counted(
     down = Database(replace(settings, nats_url="nats://127.0.0.1:9", nats_stream="ZT_DOWN"))
     try:
         with pytest.raises(stream.BufferUnavailable) as refused, UnitOfWork(down, tenant.id) as uow:
-            service.collect(uow, [event(anonymous_id="c-lost")])
+            service.collect(uow, model.texts([event(anonymous_id="c-lost")]))
             uow.commit()
     finally:
         stream.close_buffers()
@@ -141,10 +145,9 @@ def test_a_batch_the_warehouse_refuses_comes_back_later_and_holds_up_nothing(
     drain(buffered)
     buffer = stream.buffer_of(buffered.settings)
     assert buffer is not None
-    # A batch no warehouse can take (its time is not a time), then a good one:
-    row = model.check(event(anonymous_id="c-bad"), "bad-1", utcnow()).row
-    assert row is not None
-    buffer.publish("bad-batch", [stream.Buffered("bad-1", tenant.id, {**row, "time": "soon"}, [])])
+    # A batch that cannot be stored (two ids for its one event), then a good one:
+    texts = [t for t in model.texts([event(anonymous_id="c-bad")]) if t is not None]
+    buffer.publish("bad-batch", stream.Collected(tenant.id, utcnow(), ["bad-1", "bad-2"], texts))
     _collect(buffered, tenant, ["c-after-bad"])
 
     assert service.ingest(buffered) == 1  # the good batch is stored and acked
@@ -161,9 +164,9 @@ def test_a_retry_after_a_failure_stores_the_batch_once_with_the_same_ids(
     drain(buffered)
     batch = [event(anonymous_id="c-retry-1"), event(anonymous_id="c-retry-2")]
     with UnitOfWork(buffered, tenant.id) as uow:  # published, then the transaction fails
-        first = service.collect(uow, batch, key="retry-1")
+        first = service.collect(uow, model.texts(batch), key="retry-1")
     with UnitOfWork(buffered, tenant.id) as uow:
-        again = service.collect(uow, batch, key="retry-1")
+        again = service.collect(uow, model.texts(batch), key="retry-1")
         uow.commit()
     assert again.ids == first.ids
     name = f"{buffered.settings.nats_stream}_INGEST"

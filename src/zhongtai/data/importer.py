@@ -11,12 +11,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from zhongtai.data.collector import model as events
-from zhongtai.data.collector.store import InboxEvent
+from zhongtai.data.collector import service as collector
+from zhongtai.data.collector.stream import Buffered
 from zhongtai.data.oneid.model import IdKind
 from zhongtai.members import service as members
 from zhongtai.members.schemas import MemberIn
@@ -125,7 +127,7 @@ def _not_yet(uow: UnitOfWork, source: str, batch: Sequence[Purchase]) -> list[Pu
     return fresh
 
 
-def _row(p: Purchase, member: str, source: str, now: datetime) -> dict[str, object]:
+def _row(p: Purchase, member: str, source: str, now: datetime) -> dict[str, Any]:
     at = datetime.combine(p.day, time(12), tzinfo=UTC)  # the log has days, not times
     order = f"{source}-{p.line}".upper()
     return events.warehouse_row(
@@ -159,18 +161,14 @@ def load(
     for start in range(0, len(log), BATCH):
         with UnitOfWork(db, tenant_id) as uow:
             fresh = _not_yet(uow, source, log[start : start + BATCH])
-            rows = [
-                {
-                    "id": new_id(),
-                    "tenant_id": tenant_id,
-                    "row": _row(p, member_of[p.customer], source, now),
-                    "links": [[IdKind.member.value, member_of[p.customer]]],
-                    "received_at": now,
-                }
-                for p in fresh
-            ]
+            rows = []
+            for p in fresh:
+                member = member_of[p.customer]
+                row = _row(p, member, source, now)
+                links = [[IdKind.member.value, member]]
+                rows.append(Buffered(row["event_id"], tenant_id, row, links))
             if rows:
-                uow.session.execute(insert(InboxEvent), rows)
+                uow.session.add(collector.held(new_id(), rows, now))
             uow.commit()
         added += len(rows)
         progress("purchases", min(start + BATCH, len(log)), len(log))

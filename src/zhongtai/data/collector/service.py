@@ -3,6 +3,7 @@ it into the warehouse with one ingester."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections import Counter, defaultdict
@@ -10,23 +11,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import msgspec
+from msgspec import Raw
 from prometheus_client import Counter as Metric
 from pydantic import BaseModel
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Text, bindparam, cast, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from zhongtai.catalog import service as catalog
 from zhongtai.data import warehouse
 from zhongtai.data.collector import model, stream
-from zhongtai.data.collector.store import EventCounter, InboxEvent
+from zhongtai.data.collector.store import EventCounter, InboxBatch
 from zhongtai.data.oneid import service as oneid
 from zhongtai.data.oneid.model import IdKind
 from zhongtai.data.tags import service as tags
 from zhongtai.members import service as members
 from zhongtai.platform import outbox
-from zhongtai.platform.db import Database, dialect_insert
+from zhongtai.platform.db import Database, EncodedJSON, dialect_insert
 from zhongtai.platform.errors import ValidationFailed
-from zhongtai.platform.ids import derived_id, new_id, utcnow
+from zhongtai.platform.ids import new_id, new_ids, utcnow
 from zhongtai.platform.outbox import Event
 from zhongtai.platform.tenancy import scope_session
 from zhongtai.platform.uow import UnitOfWork
@@ -54,11 +57,18 @@ class CollectOut(BaseModel):
     ids: list[str]
 
 
-def _rejection(index: int, raw: Any, problems: Sequence[model.Problem]) -> Rejection:
-    client_id = raw.get("id") if isinstance(raw, dict) else None
+class _ClientId(msgspec.Struct):
+    id: str | None = None
+
+
+def _rejection(index: int, text: Raw | None, problems: Sequence[model.Problem]) -> Rejection:
+    try:
+        client_id = msgspec.json.decode(text, type=_ClientId).id if text is not None else None
+    except msgspec.MsgspecError:
+        client_id = None
     return Rejection(
         index=index,
-        id=client_id if isinstance(client_id, str) else None,
+        id=client_id,
         reason=problems[0].reason,
         errors=[
             FieldError(field=f"events[{index}].{p.field}", message=p.message) for p in problems
@@ -67,45 +77,89 @@ def _rejection(index: int, raw: Any, problems: Sequence[model.Problem]) -> Rejec
 
 
 def collect(
-    uow: UnitOfWork, events: Sequence[Any], now: datetime | None = None, key: str | None = None
+    uow: UnitOfWork,
+    events: Sequence[Raw | None],
+    now: datetime | None = None,
+    key: str | None = None,
 ) -> CollectOut:
-    """采集: keep every good event of the batch, say why each bad one was refused. With the
-    request's Idempotency-Key (`key`) the batch's and its events' ids come from the key,
-    so a retry after a failure the client saw stores nothing twice: the stream drops a
-    batch id it holds, and the inbox never kept the failed try."""
+    """采集: keep every good event of the batch (each its JSON text, `model.events_of`),
+    say why each bad one was refused. With the request's Idempotency-Key (`key`) the
+    batch's and its events' ids come from the key, so a retry after a failure the client
+    saw stores nothing twice: the stream drops a batch id it holds, and the inbox never
+    kept the failed try."""
     now = now or utcnow()
-    seed = key and f"{uow.tenant_id}:{uow.actor_id}:{key}"
-    ids = [derived_id(f"{seed}:{i}") if seed else new_id() for i in range(len(events))]
-    rows: list[dict[str, Any]] = []
+    kept: list[Raw] = []
     rejected: list[Rejection] = []
-    for index, raw in enumerate(events):
-        event_id = ids[index]
-        checked = model.check(raw, event_id, now)
-        if checked.row is None:
-            rejected.append(_rejection(index, raw, checked.problems))
-            continue
-        links = [[kind.value, value] for kind, value in checked.links]
-        rows.append({"id": event_id, "tenant_id": uow.tenant_id, "row": checked.row})
-        rows[-1].update(links=links, received_at=now)
-    _keep(uow, rows, derived_id(seed) if seed else new_id())
+    for index, text in enumerate(events):
+        checked = model.check(text, now)
+        if checked.event is None or text is None:
+            rejected.append(_rejection(index, text, checked.problems))
+        else:
+            kept.append(text)
+    batch_id, *ids = new_ids(len(kept) + 1, key and f"{uow.tenant_id}:{uow.actor_id}:{key}")
+    if kept:
+        _keep(uow, batch_id, stream.Collected(uow.tenant_id, now, ids, kept))
     outcomes = Counter(r.reason for r in rejected)
-    outcomes["accepted"] = len(rows)
+    outcomes["accepted"] = len(kept)
     _count(uow, now.date().isoformat(), outcomes)
-    return CollectOut(accepted=len(rows), rejected=rejected, ids=[r["id"] for r in rows])
+    return CollectOut(accepted=len(kept), rejected=rejected, ids=ids)
 
 
-def _keep(uow: UnitOfWork, rows: list[dict[str, Any]], batch_id: str) -> None:
+# The batch goes in as JSON text made here: SQLAlchemy's JSON type would decode and encode
+# it again with the standard library, most of the insert's cost.
+_INBOX = insert(InboxBatch.__table__).values(  # type: ignore[arg-type]
+    **{column: bindparam(column, type_=EncodedJSON()) for column in ("ids", "events")}
+)
+_JSON = msgspec.json.Encoder()
+
+
+def _keep(uow: UnitOfWork, batch_id: str, batch: stream.Collected) -> None:
     """Durably, before the batch is answered: in the NATS stream when there is one (in
     the caller's transaction's stead: a burst does not load the database), else in the
     inbox table."""
-    if not rows:
-        return
     buffer = stream.buffer_of(uow.db.settings)
-    if buffer is None:
-        uow.session.execute(insert(InboxEvent), rows)
+    if buffer is not None:
+        buffer.publish(batch_id, batch)
         return
-    buffered = [stream.Buffered(r["id"], r["tenant_id"], r["row"], r["links"]) for r in rows]
-    buffer.publish(batch_id, buffered)
+    values = {
+        "id": batch_id,
+        "tenant_id": batch.tenant_id,
+        "received_at": batch.received_at,
+        "size": len(batch.ids),
+        "ids": _JSON.encode(batch.ids).decode(),
+        "events": _JSON.encode(batch.events).decode(),
+        "rows": [],
+        "links": [],
+    }
+    uow.session.execute(_INBOX, values)
+
+
+def held(batch_id: str, ready: Sequence[stream.Buffered], now: datetime) -> InboxBatch:
+    """Warehouse rows made elsewhere (business events, imports) as one inbox row."""
+    return InboxBatch(
+        id=batch_id,
+        tenant_id=ready[0].tenant_id,
+        received_at=now,
+        size=len(ready),
+        rows=[e.row for e in ready],
+        links=[e.links for e in ready],
+    )
+
+
+def _rows_of(batch: stream.Collected) -> list[stream.Buffered]:
+    """A collected batch's rows, made by the ingester: each event is checked again as at
+    its arrival, so it passes as it did then (one that no longer does, after an upgrade
+    changed the rules, is logged and left out)."""
+    ready = []
+    for event_id, text in zip(batch.ids, batch.events, strict=True):
+        checked = model.check(text, batch.received_at)
+        if checked.event is None:
+            log.error("event %s no longer passes: %s", event_id, checked.problems)
+            continue
+        row = model.behaviour_row(checked, event_id, batch.received_at)
+        links = [[kind.value, value] for kind, value in checked.links]
+        ready.append(stream.Buffered(event_id, batch.tenant_id, row, links))
+    return ready
 
 
 def _count(uow: UnitOfWork, day: str, outcomes: Counter[str]) -> None:
@@ -179,29 +233,36 @@ def keep_business_event(db: Database, event: Event) -> None:
         links = _member_links(db, event.tenant_id, member)
 
     def work(session: Session) -> None:
-        session.add(InboxEvent(id=event.id, row=rows[0], links=links))
-        session.add_all(InboxEvent(id=new_id(), row=row, links=[]) for row in rows[1:])
+        ready = [  # an order's lines link nobody
+            stream.Buffered(r["event_id"], event.tenant_id, r, [] if i else links)
+            for i, r in enumerate(rows)
+        ]
+        session.add(held(event.id, ready, utcnow()))
 
     outbox.consume_once(db, "data.collector", event, work)
 
 
 def _take_batch(db: Database) -> str | None:
-    """The batch to ingest: one left unfinished by a crash first, else a new one."""
+    """The batch to ingest: one left unfinished by a crash first, else a new one of inbox
+    rows in arrival order, up to INGEST_BATCH events (at least one row)."""
     with db.session(write=True) as session:
         scope_session(session, None)
-        left = session.scalar(select(InboxEvent.batch).where(InboxEvent.batch.is_not(None)))
+        left = session.scalar(select(InboxBatch.batch).where(InboxBatch.batch.is_not(None)))
         if left is not None:
             return left
-        ids = session.scalars(
-            select(InboxEvent.id)
-            .where(InboxEvent.batch.is_(None))
-            .order_by(InboxEvent.id)
+        waiting = session.execute(
+            select(InboxBatch.id, InboxBatch.size)
+            .where(InboxBatch.batch.is_(None))
+            .order_by(InboxBatch.id)
             .limit(INGEST_BATCH)
         ).all()
+        sizes = list(itertools.accumulate(size for _id, size in waiting))
+        ids = [row.id for row, total in zip(waiting, sizes, strict=True) if total <= INGEST_BATCH]
+        ids = ids or [row.id for row in waiting[:1]]
         if not ids:
             return None
         batch = new_id()
-        session.execute(update(InboxEvent).where(InboxEvent.id.in_(ids)).values(batch=batch))
+        session.execute(update(InboxBatch).where(InboxBatch.id.in_(ids)).values(batch=batch))
         session.commit()
         return batch
 
@@ -212,23 +273,46 @@ def ingest(db: Database) -> int:
     return _ingest_inbox(db) + _ingest_stream(db)
 
 
+_HELD = (
+    InboxBatch.tenant_id,
+    InboxBatch.received_at,
+    InboxBatch.rows,
+    InboxBatch.links,
+    InboxBatch.ids,
+)
+
+
 def _ingest_inbox(db: Database) -> int:
     """OneID is idempotent for links it has seen, and the warehouse insert carries the
     batch id as its token, so a crash anywhere repeats the batch harmlessly."""
     batch = _take_batch(db)
     if batch is None:
         return 0
-    with db.session(write=False) as session:
-        scope_session(session, None)
-        taken = session.scalars(
-            select(InboxEvent).where(InboxEvent.batch == batch).order_by(InboxEvent.id)
-        ).all()
-    _store(db, [stream.Buffered(e.id, e.tenant_id, e.row, e.links) for e in taken], batch)
+    events = _inbox_events(db, batch)
+    _store(db, events, batch)
     with db.session(write=True) as session:
         scope_session(session, None)
-        session.execute(delete(InboxEvent).where(InboxEvent.batch == batch))
+        session.execute(delete(InboxBatch).where(InboxBatch.batch == batch))
         session.commit()
-    return len(taken)
+    return len(events)
+
+
+def _inbox_events(db: Database, batch: str) -> list[stream.Buffered]:
+    """The rows of the inbox batches an ingest batch took, made where they were not."""
+    with db.session(write=False) as session:
+        scope_session(session, None)
+        taken = session.execute(
+            select(*_HELD, cast(InboxBatch.events, Text).label("events"))
+            .where(InboxBatch.batch == batch)
+            .order_by(InboxBatch.id)
+        ).all()
+    events = []
+    for h in taken:
+        made = zip(h.rows, h.links, strict=True)
+        events += [stream.Buffered(row["event_id"], h.tenant_id, row, links) for row, links in made]
+        collected = msgspec.json.decode(h.events, type=list[Raw])
+        events += _rows_of(stream.Collected(h.tenant_id, h.received_at, h.ids, collected))
+    return events
 
 
 def _ingest_stream(db: Database) -> int:
@@ -242,13 +326,14 @@ def _ingest_stream(db: Database) -> int:
     try:
         for taken in buffer.take(INGEST_BATCH // 500):
             try:
-                _store(db, taken.events, taken.id)
+                ready = _rows_of(taken.batch)
+                _store(db, ready, taken.id)
             except Exception:
                 log.exception("buffered batch %s not stored; it will come again", taken.id)
                 buffer.release(taken)
                 continue
             buffer.ack(taken)
-            stored += len(taken.events)
+            stored += len(ready)
     except stream.BufferUnavailable:
         log.warning("the event stream is unreachable; its batches wait", exc_info=True)
     return stored

@@ -1,14 +1,15 @@
 """The collector's durable inbox and its counters.
 
-An event is acknowledged once it is in `event_inbox` (the transactional database), so a
-crash never loses it; one ingester moves inbox rows into the warehouse in big batches."""
+An event is acknowledged once its batch is in `event_inbox` (the transactional database),
+so a crash never loses it; one ingester moves inbox batches into the warehouse, several at
+a time."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, PrimaryKeyConstraint, String
+from sqlalchemy import JSON, BigInteger, Index, Integer, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhongtai.platform.db import Base, id_column
@@ -16,14 +17,20 @@ from zhongtai.platform.ids import utcnow
 from zhongtai.platform.tenancy import TenantScoped
 
 
-class InboxEvent(TenantScoped, Base):
-    """收件箱: an accepted event waiting for the warehouse, with the identifiers it links."""
+class InboxBatch(TenantScoped, Base):
+    """收件箱: accepted events waiting for the warehouse, one row per batch (one insert per
+    request however many events it carries). A collector batch holds its events as sent
+    (`stream.Collected`: `ids`, `events`, `received_at`); business events and imports
+    come as warehouse `rows`, each with the identifiers it links."""
 
     __tablename__ = "event_inbox"
     __table_args__ = (Index("ix_event_inbox_batch", "batch", "id"),)
     id: Mapped[str] = id_column(primary_key=True)
-    row: Mapped[dict[str, Any]] = mapped_column(JSON)
-    links: Mapped[list[list[str]]] = mapped_column(JSON)
+    rows: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    links: Mapped[list[list[list[str]]]] = mapped_column(JSON)
+    ids: Mapped[list[str]] = mapped_column(JSON, server_default="[]")
+    events: Mapped[list[Any]] = mapped_column(JSON, server_default="[]")
+    size: Mapped[int] = mapped_column(Integer, server_default="1")  # events or rows
     # Set when the ingester takes the row; the batch id is its warehouse insert token, so a
     # batch retried after a crash is the same set of rows and is not inserted twice.
     batch: Mapped[str | None] = mapped_column(String(26))

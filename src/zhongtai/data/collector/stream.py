@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
+import msgspec
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -44,7 +45,7 @@ class BufferUnavailable(ProblemError):
 
 @dataclass(frozen=True)
 class Buffered:
-    """One accepted event as it waits: what the inbox row holds."""
+    """One event ready for the warehouse: its row and the identifiers it links."""
 
     id: str
     tenant_id: str
@@ -52,12 +53,23 @@ class Buffered:
     links: list[list[str]]
 
 
+class Collected(msgspec.Struct):
+    """A collector batch as it waits, in the stream or the inbox: its accepted events as
+    the client sent them, their ids, and when they arrived. The ingester makes their rows:
+    the collector only checks them, and answers sooner."""
+
+    tenant_id: str
+    received_at: datetime
+    ids: list[str]
+    events: list[msgspec.Raw]
+
+
 @dataclass(frozen=True)
 class Taken:
-    """A message the ingester holds: its id (the insert token) and its events."""
+    """A message the ingester holds: its id (the insert token) and its batch."""
 
     id: str
-    events: list[Buffered]
+    batch: Collected
     message: Msg
 
 
@@ -105,12 +117,11 @@ class StreamBuffer:
                 self._js = js
             return self._js
 
-    def publish(self, batch_id: str, events: list[Buffered]) -> None:
+    def publish(self, batch_id: str, batch: Collected) -> None:
         """Keep one accepted batch; returns once JetStream has stored it. A batch published
         again with the same id inside the stream's duplicate window is stored once. Not
         kept (NATS down): a 503, and the client sends the batch again."""
-        body = json.dumps({"events": [e.__dict__ for e in events]}, ensure_ascii=False).encode()
-        self._run(self._publish(batch_id, body))
+        self._run(self._publish(batch_id, msgspec.json.encode(batch)))
 
     async def _publish(self, batch_id: str, body: bytes) -> None:
         js = await self._ready()
@@ -162,8 +173,8 @@ class StreamBuffer:
 
 
 def _taken(message: Msg) -> Taken:
-    events = [Buffered(**e) for e in json.loads(message.data)["events"]]
-    return Taken((message.headers or {}).get("Nats-Msg-Id", ""), events, message)
+    batch = msgspec.json.decode(message.data, type=Collected)
+    return Taken((message.headers or {}).get("Nats-Msg-Id", ""), batch, message)
 
 
 _buffers: dict[tuple[str, str], StreamBuffer] = {}
