@@ -119,6 +119,10 @@ def test_oversized_batches_and_callers_without_the_permission_are_refused(
     assert resp.json()["errors"][0]["field"] == "events"
     empty = client.post("/v1/events", headers=tenant.admin, json={"events": []})
     assert empty.status_code == 422
+    headers = {**tenant.admin, "Content-Type": "application/json"}
+    for body in (b"{", b'{"events": {"type": "search"}}', b"[]"):
+        bad = client.post("/v1/events", headers=headers, content=body)
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "events"
     assert (
         client.post("/v1/events", headers=tenant.manager, json={"events": [event()]}).status_code
         == 403

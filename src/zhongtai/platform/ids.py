@@ -21,21 +21,24 @@ def derived_id(seed: str) -> str:
 
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]  # 10 bits as two characters
 
 
 def new_ids(n: int, seed: str | None = None) -> list[str]:
     """`n` ids in ascending order, as `new_id` makes them (or, with `seed`, as
-    `derived_id` does, the same for the same seed) at about a quarter of the cost: they
-    share their first 16 characters (time and 32 random bits) and count up from a random
+    `derived_id` does, the same for the same seed) at a fraction of the cost: they share
+    their first 16 characters (time and 32 random bits) and count up from a random
     50-bit number in the last 10."""
-    first = derived_id(seed) if seed else new_id()
-    noise = hashlib.blake2b(first.encode(), digest_size=7).digest() if seed else os.urandom(7)
+    first = new_id() if seed is None else derived_id(seed)
+    noise = (
+        os.urandom(7) if seed is None else hashlib.blake2b(first.encode(), digest_size=7).digest()
+    )
     start = int.from_bytes(noise) >> 7  # 49 bits: counting up by n never carries over
-    return [first[:16] + _tail(v) for v in range(start, start + n)]
-
-
-def _tail(value: int) -> str:
-    return "".join([_CROCKFORD[(value >> shift) & 31] for shift in range(45, -1, -5)])
+    head, p = first[:16], _PAIRS
+    return [
+        f"{head}{p[v >> 40]}{p[v >> 30 & 1023]}{p[v >> 20 & 1023]}{p[v >> 10 & 1023]}{p[v & 1023]}"
+        for v in range(start, start + n)
+    ]
 
 
 def utcnow() -> datetime:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import msgspec
 from msgspec import Meta, Raw, Struct
@@ -160,8 +160,7 @@ class Problem:
     reason: str  # a stable code, counted per tenant: invalid, unknown_type, future, too_old
 
 
-@dataclass(frozen=True)
-class Checked:
+class Checked(NamedTuple):
     event: EventIn | None  # None when refused, for `problems`
     problems: list[Problem]
     links: list[tuple[IdKind, str]]  # the identifiers this event carries together
@@ -218,29 +217,42 @@ def _problem(exc: msgspec.ValidationError, prefix: tuple[str, ...] = ()) -> Prob
     return Problem(".".join(parts) or "event", message, reason)
 
 
+# (kind, attribute, field named in errors, the values seen and their stored forms): a
+# shopper's device sends many events with the same identifiers, normalised once.
+_Field = tuple[IdKind, str, str, dict[str, str | None]]
+_ACTOR_FIELDS: tuple[_Field, ...] = (
+    (IdKind.member, "member", "member", {}),
+    (IdKind.cookie, "anonymous_id", "anonymous_id", {}),
+    (IdKind.device, "device_id", "device_id", {}),
+)
+_MORE_FIELDS: tuple[_Field, ...] = tuple(
+    (IdKind(name), name, f"identities.{name}", {}) for name in Identities.__struct_fields__
+)
+_ACTOR_KINDS = frozenset(kind for kind, *_ in _ACTOR_FIELDS)
+_SEEN_MAX = 65536
+_UNSEEN = "\0"  # no stored form: those are printable
+
+
 def _identifiers(event: EventIn) -> tuple[list[tuple[IdKind, str]], list[Problem]]:
-    given: list[tuple[IdKind, str, str | None]] = [
-        (IdKind.member, "member", event.member),
-        (IdKind.cookie, "anonymous_id", event.anonymous_id),
-        (IdKind.device, "device_id", event.device_id),
-    ]
+    """The event's identifiers in their stored forms, the actor's kinds first."""
+    links: list[tuple[IdKind, str]] = []
+    problems: list[Problem] = []
+    fields = [(f, getattr(event, f[1])) for f in _ACTOR_FIELDS]
     if event.identities is not None:
-        for name in _IDENTITY_FIELDS:
-            given.append((IdKind(name), f"identities.{name}", getattr(event.identities, name)))
-    links, problems = [], []
-    for kind, field, raw in given:
+        fields += [(f, getattr(event.identities, f[1])) for f in _MORE_FIELDS]
+    for (kind, _name, field, seen), raw in fields:
         if not raw:
             continue
-        value = _normalized(kind, raw)
+        value = seen.get(raw, _UNSEEN)
+        if value is _UNSEEN:
+            if len(seen) >= _SEEN_MAX:
+                seen.clear()
+            value = seen[raw] = normalize(kind, raw)
         if value is None:
             problems.append(Problem(field, f"not a usable {kind.value} identifier", "identifier"))
         else:
             links.append((kind, value))
     return links, problems
-
-
-# A shopper's device sends many events with the same identifiers.
-_normalized = lru_cache(maxsize=65536)(normalize)
 
 
 def _when(event: EventIn, now: datetime) -> list[Problem]:
@@ -274,7 +286,7 @@ def check(text: Raw | bytes | None, now: datetime) -> Checked:
         return _refused(exc.problem)
     links, problems = _identifiers(event)
     problems += _when(event, now)
-    if not problems and not actor(links):
+    if not problems and (not links or links[0][0] not in _ACTOR_KINDS):  # theirs come first
         problems = [Problem("anonymous_id", "one of member, anonymous_id, device_id", "invalid")]
     return Checked(None, problems, []) if problems else Checked(event, [], links)
 

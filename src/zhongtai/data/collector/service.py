@@ -96,7 +96,8 @@ def collect(
             rejected.append(_rejection(index, text, checked.problems))
         else:
             kept.append(text)
-    batch_id, *ids = new_ids(len(kept) + 1, key and f"{uow.tenant_id}:{uow.actor_id}:{key}")
+    seed = None if key is None else f"{uow.tenant_id}:{uow.actor_id}:{key}"
+    batch_id, *ids = new_ids(len(kept) + 1, seed)
     if kept:
         _keep(uow, batch_id, stream.Collected(uow.tenant_id, now, ids, kept))
     outcomes = Counter(r.reason for r in rejected)
