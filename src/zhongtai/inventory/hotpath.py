@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from psycopg.types.json import Json
-from sqlalchemy import JSON, Connection, String, bindparam, func, insert, select, tuple_, update
+import msgspec
+from sqlalchemy import Connection, String, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql
 
 from zhongtai.inventory import model
@@ -32,7 +32,7 @@ from zhongtai.inventory.store import Reservation, ReservationLine, StockLevel
 from zhongtai.platform.audit import AuditEntry
 from zhongtai.platform.db import Base, Database, dialect_insert
 from zhongtai.platform.idempotency import IdempotencyRecord
-from zhongtai.platform.ids import new_id, utcnow
+from zhongtai.platform.ids import new_ids, utcnow
 from zhongtai.platform.outbox import OutboxEvent
 
 
@@ -293,48 +293,39 @@ def _write_at_once(
     increments: list[dict[str, object]],
     inserts: list[tuple[str, list[dict[str, object]]]],
 ) -> None:
-    """One data-modifying WITH: the levels' UPDATE and an INSERT per table, every column
-    sent as one array and unnested on the server. Arrays go in binary (`%b`): psycopg's
-    text format quotes each element by regular expression, which cost more than the
-    statement itself."""
+    """One data-modifying WITH: the levels' UPDATE and an INSERT per table, each table's
+    rows sent as one JSON document (encoded in compiled code) and read back as records
+    on the server. Arrays per column, the way before, were dumped element by element in
+    Python: a fifth of the batch's time."""
     shape = (bool(increments), tuple((table, tuple(rows[0])) for table, rows in inserts))
-    statement, is_json = _write_statement(shape)
-    params: list[Any] = []
-    if increments:
-        params.append(increments[0]["at"])
-        params.extend([row[k] for row in increments] for k in ("t", "s", "l", "add"))
-    for _table, rows in inserts:
-        params.extend([row[column] for row in rows] for column in rows[0])
-    params = [
-        [None if v is None else Json(v) for v in p] if j else p  # None stays SQL NULL
-        for p, j in zip(params, is_json, strict=True)
-    ]
-    conn.exec_driver_sql(statement, tuple(params))  # errors as SQLAlchemy's, like the rest
+    documents = ([increments] if increments else []) + [rows for _table, rows in inserts]
+    params = tuple(_JSON.encode(rows).decode() for rows in documents)
+    conn.exec_driver_sql(_write_statement(shape), params)  # errors as SQLAlchemy's
+
+
+_JSON = msgspec.json.Encoder()
 
 
 @lru_cache(maxsize=64)
-def _write_statement(
-    shape: tuple[bool, tuple[tuple[str, tuple[str, ...]], ...]],
-) -> tuple[str, tuple[bool, ...]]:
-    """The statement for a batch of this shape, and which of its parameters are JSON."""
+def _write_statement(shape: tuple[bool, tuple[tuple[str, tuple[str, ...]], ...]]) -> str:
+    """The statement for a batch of this shape: which tables get rows, with which
+    columns (the others take their defaults)."""
     levels, tables = shape
-    parts, is_json = [], []
+    parts = []
     if levels:
         parts.append(
             "levels AS (UPDATE stock_level AS s SET reserved = s.reserved + u.add, "
-            "updated_at = %s FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[]) "
-            "AS u(t, s, l, add) WHERE s.tenant_id = u.t AND s.sku_id = u.s "
-            "AND s.location_id = u.l)"
+            "updated_at = u.at FROM json_to_recordset(%s::json) "
+            "AS u(t text, s text, l text, add bigint, at timestamptz) WHERE s.tenant_id = u.t "
+            "AND s.sku_id = u.s AND s.location_id = u.l)"
         )
-        is_json += [False] * 5
     for n, (table, columns) in enumerate(tables):
-        typed = [Base.metadata.tables[table].c[c].type for c in columns]
-        arrays = ", ".join(f"%b::{t.compile(dialect=_PG)}[]" for t in typed)
+        listed = ", ".join(columns)
         parts.append(
-            f"new{n} AS (INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}))"
+            f"new{n} AS (INSERT INTO {table} ({listed}) SELECT {listed} "
+            f"FROM json_populate_recordset(NULL::{table}, %s::json))"
         )
-        is_json += [isinstance(t, JSON) for t in typed]
-    return f"WITH {', '.join(parts)} SELECT 1", tuple(is_json)
+    return f"WITH {', '.join(parts)} SELECT 1"
 
 
 def _apply_batch(conn: Connection, dialect: str, requests: list[HoldRequest]) -> list[Outcome]:
@@ -351,6 +342,7 @@ def _apply_batch(conn: Connection, dialect: str, requests: list[HoldRequest]) ->
     books = rulebooks(conn, {t for t, _s, _l in groups})
     answered = _answered(conn, requests)
     increments: list[dict[str, object]] = []
+    fresh = iter(new_ids(len(requests) + len(groups)))  # a hold's id, a level's event id
     draws: dict[str, int] = defaultdict(int)
     audits: list[dict[str, object]] = []
     records: list[dict[str, object]] = []
@@ -370,7 +362,7 @@ def _apply_batch(conn: Connection, dialect: str, requests: list[HoldRequest]) ->
                 if r.audit:
                     audits.append({**r.audit, "status_code": 409, "target_ids": []})
                 continue
-            hold_id = r.hold_id or new_id()
+            hold_id = r.hold_id or next(fresh)
             created = r.created_at or now
             expires = created + timedelta(seconds=r.ttl_seconds)
             holds.append(
@@ -411,7 +403,7 @@ def _apply_batch(conn: Connection, dialect: str, requests: list[HoldRequest]) ->
             increments.append({"t": tenant, "s": sku, "l": location, "add": total, "at": now})
             events.append(
                 {
-                    "id": new_id(),
+                    "id": next(fresh),
                     "tenant_id": tenant,
                     "type": "stock.reserved",
                     "version": 1,
