@@ -8,19 +8,21 @@ product views, carts, checkouts, purchases, coupons, store visits, community joi
 custom events with their properties, from a population of web, app and mini-program
 shoppers, some logged in, some carrying phone or WeChat ids) for 20 s (3 s with
 `--quick`). An event counts once the server has answered 200 with it accepted: it is then
-durable in the inbox (validated, counted per day, audited with its request), not yet in
-the warehouse. The baseline in the same server: the same events one per request, 8
-clients, half that time. For the reader, the collector's own work without HTTP: the same
-batches through `collector.service.collect` and a commit in the benchmark process. Then the
+durable in the inbox (validated, counted per day, audited with its request; its batch one
+row as sent), not yet in the warehouse: the ingester makes its row. The baseline in the
+same server: the same events one per request, 8 clients, half that time. For the reader,
+the collector's own work without HTTP: the same bodies split as the route splits them,
+through `collector.service.collect` and a commit, in the benchmark process. Then the
 same batches once more into a SQLite server configured with NATS (`ZT_BENCH_NATS_URL`,
 default the local server): accepted batches wait in a JetStream stream instead of the
 inbox table, and the ingester empties the stream.
 
 Inbox drain: after the server stops, the benchmark process runs the ingester
 (`collector.service.ingest`, the relay job) until it returns 0, moving everything the
-HTTP and in-process runs accepted (5,000 events per batch: OneID links, the actor map,
-whatever else the ingester does, the chDB insert, the inbox delete) into embedded chDB,
-and checks the warehouse holds every event drained.
+HTTP and in-process runs accepted (up to 5,000 events per batch: each event checked again
+and its row made, OneID links, the actor map, whatever else the ingester does, the chDB
+insert, the inbox delete) into embedded chDB, and checks the warehouse holds every event
+drained.
 
 Bulk load: what an importer does, straight into the warehouse's `events` table: rows made
 in Python (not timed) and inserted with `warehouse.insert("events", rows)` in chunks of

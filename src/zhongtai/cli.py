@@ -131,7 +131,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     )
 
 
-def _import_log(db: Database, tenant: str, file: Path, source: str) -> Any:
+def _import_log(
+    db: Database, tenant: str, file: Path, source: str, products: Path | None = None
+) -> Any:
     from rich.progress import Progress
 
     from zhongtai.data import importer
@@ -139,8 +141,11 @@ def _import_log(db: Database, tenant: str, file: Path, source: str) -> Any:
     with _tenant_uow(db, tenant) as probe:
         tenant_id = probe.tenant_id
     try:
-        with file.open() as lines:
-            purchases = list(importer.read_cdnow(lines))
+        if products is not None:
+            purchases = list(importer.read_complete_journey(file, products))
+        else:
+            with file.open() as lines:
+                purchases = list(importer.read_cdnow(lines))
     except importer.BadLine as exc:
         console.print(f"[red]rejected:[/] {exc}")
         raise typer.Exit(1) from exc
@@ -158,10 +163,15 @@ def data_import(
     file: Path,
     tenant: str = typer.Option(..., help="tenant name"),
     source: str = typer.Option("cdnow", help="the log's name: prefixes cards and order ids"),
+    products: Path | None = typer.Option(
+        None, help="with dunnhumby's Complete Journey: its products .rda (FILE: transactions)"
+    ),
 ) -> None:
-    """Import a purchase log (CDNOW format: customer, YYYYMMDD, units, value): members by
-    their old customer number, purchases as events for the ingester (zhongtai relay)."""
-    report = _import_log(_db(), tenant, file, source)
+    """Import a purchase log: CDNOW's text (customer, YYYYMMDD, units, value), or with
+    --products dunnhumby's The Complete Journey (.rda: a basket is a purchase at its store
+    and time, its lines the items with their categories). Members by their old customer
+    number, purchases as events for the ingester (zhongtai relay)."""
+    report = _import_log(_db(), tenant, file, source, products)
     console.print(report.model_dump_json(indent=2))
 
 

@@ -1,15 +1,19 @@
-"""Importing a purchase log (CDNOW's format) and model tags: members by their old customer
-number, purchases through OneID into the warehouse once however often the import runs,
-tags computed as of a past day, and BG/NBD fitted on history recovers the parameters the
-history was drawn from."""
+"""Importing a purchase log (CDNOW's format; dunnhumby's Complete Journey, baskets with
+their items and categories) and model tags: members by their old customer number,
+purchases through OneID into the warehouse once however often the import runs, tags
+computed as of a past day, sales by store and category, and BG/NBD fitted on history
+recovers the parameters the history was drawn from."""
 
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
+import pyreadr
 import pytest
 from fastapi.testclient import TestClient
 
@@ -120,3 +124,83 @@ def test_deciles_put_the_best_in_ten_even_when_they_tie() -> None:
     assert deciles([1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10]) == list(range(1, 11))
     assert deciles([1.0, 1, 1, 5]) == [8, 8, 8, 10]
     assert deciles([0.3] * 7) == [10] * 7
+
+
+def _journey(tmp_path: Path) -> tuple[Path, Path]:
+    """A tiny Complete Journey: household 7's two baskets (one at two timestamps) at
+    stores 300 and 301, household 8's one; milk in its category, a product with a
+    department only, one the catalogue does not list."""
+    moment = pd.Timestamp("2017-03-01 10:00:00")
+    lines = pd.DataFrame(
+        {
+            "household_id": ["7", "7", "7", "8"],
+            "store_id": ["300", "300", "301", "300"],
+            "basket_id": ["B1", "B1", "B2", "B3"],
+            "product_id": ["P-MILK", "P-MISC", "P-MILK", "P-GONE"],
+            "quantity": [2.0, 1.0, 1.0, 3.0],
+            "sales_value": [3.98, 1.5, 1.99, 0.75],
+            "week": [9, 9, 10, 9],
+            "transaction_timestamp": [
+                moment,
+                moment + pd.Timedelta(minutes=1),
+                moment + pd.Timedelta(days=7),
+                moment + pd.Timedelta(hours=2),
+            ],
+        }
+    )
+    products = pd.DataFrame(
+        {
+            "product_id": ["P-MILK", "P-MISC"],
+            "department": ["GROCERY", "MISCELLANEOUS"],
+            "product_category": ["FLUID MILK PRODUCTS", None],
+        }
+    )
+    paths = tmp_path / "transactions.rda", tmp_path / "products.rda"
+    pyreadr.write_rdata(str(paths[0]), lines, df_name="transactions_sample")
+    pyreadr.write_rdata(str(paths[1]), products, df_name="products")
+    return paths
+
+
+def test_the_complete_journey_gives_baskets_with_their_items_and_categories(
+    tmp_path: Path,
+) -> None:
+    baskets = list(importer.read_complete_journey(*_journey(tmp_path)))
+    assert [(p.order, p.customer, p.store, p.units, p.amount) for p in baskets] == [
+        ("B1", "7", "300", 3, 548),
+        ("B3", "8", "300", 3, 75),
+        ("B2", "7", "301", 1, 199),
+    ]
+    assert baskets[0].at == datetime(2017, 3, 1, 10, 0, tzinfo=UTC)  # its first line's time
+    assert [(i.sku, i.category) for i in baskets[0].items + baskets[1].items] == [
+        ("P-MILK", "FLUID MILK PRODUCTS"),
+        ("P-MISC", "MISCELLANEOUS"),  # no category: its department
+        ("P-GONE", ""),
+    ]
+    transactions, products = _journey(tmp_path)
+    with pytest.raises(importer.BadLine, match="columns"):
+        list(importer.read_complete_journey(products, products))
+    transactions.write_bytes(b"not R data")
+    with pytest.raises(importer.BadLine, match="not an R data file"):
+        list(importer.read_complete_journey(transactions, products))
+
+
+def test_an_imported_journey_reports_sales_by_store_and_category_once(
+    client: TestClient, tenant: Tenant, db: Database, tmp_path: Path
+) -> None:
+    baskets = list(importer.read_complete_journey(*_journey(tmp_path)))
+    first = importer.load(db, tenant.id, baskets, "journey")
+    assert (first.purchases, first.new_members) == (3, 2)
+    again = importer.load(db, tenant.id, baskets, "journey")
+    assert (again.purchases, again.already_imported) == (0, 3)
+    drain(db)
+    period = {"since": "2017-02-01T00:00:00Z", "until": "2017-04-01T00:00:00Z"}
+    body = {**period, "by": ["store", "category"], "timezone_offset_hours": 0}
+    got = client.post("/v1/analyses/sales", headers=tenant.admin, json=body)
+    assert got.status_code == 200, got.text
+    rows = {(r["store"], r["category"]): (r["orders"], r["units"], r["net"]) for r in got.json()}
+    assert rows == {
+        ("300", "FLUID MILK PRODUCTS"): (1, 2, 398),
+        ("300", "MISCELLANEOUS"): (1, 1, 150),
+        ("300", ""): (1, 3, 75),
+        ("301", "FLUID MILK PRODUCTS"): (1, 1, 199),
+    }
