@@ -13,6 +13,8 @@ row as sent), not yet in the warehouse: the ingester makes its row. The baseline
 same server: the same events one per request, 8 clients, half that time. For the reader,
 the collector's own work without HTTP: the same bodies split as the route splits them,
 through `collector.service.collect` and a commit, in the benchmark process. Then the
+batches of 500 into a collector tier on each database (`serve --collector-only --workers
+2`: sign-in and `/v1/events` only, without relay or warehouse, one process per core). Then the
 same batches once more into a SQLite server configured with NATS (`ZT_BENCH_NATS_URL`,
 default the local server): accepted batches wait in a JetStream stream instead of the
 inbox table, and the ingester empties the stream.
@@ -295,13 +297,19 @@ Arm = tuple[str, list[tuple[bytes, int]], float]  # what, (body, events) to post
 
 
 def _loads(
-    db: Database, tmp: str, more_env: dict[str, str], arms: list[Arm], say: Callable[[str], None]
+    db: Database,
+    tmp: str,
+    more_env: dict[str, str],
+    arms: list[Arm],
+    say: Callable[[str], None],
+    args: tuple[str, ...] = (),
 ) -> tuple[str, list[Load]]:
-    """A tenant on `db`, a real server over it, a warm-up, then each arm's bodies posted by
-    CLIENTS clients for its seconds: (the tenant's id, each arm's load)."""
+    """A tenant on `db`, a real server over it (`zhongtai serve` with `args`), a warm-up,
+    then each arm's bodies posted by CLIENTS clients for its seconds: (the tenant's id,
+    each arm's load)."""
     name = f"databench{random.randrange(10**9)}"
     tenant_id = create_tenant(db, name, ADMIN, PASSWORD)
-    with served(db, tmp, (name, ADMIN, PASSWORD), more_env) as (base, token):
+    with served(db, tmp, (name, ADMIN, PASSWORD), more_env, args) as (base, token):
         asyncio.run(_clients(base, token, arms[-1][1][-2:], 0.5))  # warm-up
         loads = []
         for what, bodies, seconds in arms:
@@ -387,6 +395,19 @@ def _http_buffered(
         "ingest_http_nats_batch_p50_ms": round(statistics.median(load.latencies) * 1000, 1),
         "stream_drain_events_per_s": round(drain_rate),
     }
+
+
+def _http_tier(
+    kind: str, seconds: float, pool: list[list[dict[str, Any]]], say: Callable[[str], None]
+) -> Load:
+    """The batches of 500 into a collector tier (`serve --collector-only --workers 2`:
+    sign-in and `/v1/events` only, no relay, no warehouse), one process per core."""
+    batches = [(_body(events), len(events)) for events in pool]
+    arms = [(f"{BATCH} per request, collector tier of 2 workers", batches, seconds)]
+    with fresh_database(kind) as db, tempfile.TemporaryDirectory() as tmp:
+        args = ("--collector-only", "--workers", "2")
+        _tenant_id, (load,) = _loads(db, tmp, {}, arms, say, args)
+    return load
 
 
 def _p99(samples: list[float]) -> float:
@@ -873,6 +894,11 @@ def run(quick: bool, say: Callable[[str], None]) -> dict[str, float]:
         for kind, prefix in (("sqlite", ""), ("postgresql", "pg_")):
             for key, value in _http(kind, chdb_home, seconds, pool, say).items():
                 m[prefix + key] = value
+            tier = _http_tier(kind, seconds, pool, say)
+            m[f"{prefix}ingest_http_tier_events_per_s"] = round(tier.events_per_s)
+            m[f"{prefix}ingest_http_tier_batch_p50_ms"] = round(
+                statistics.median(tier.latencies) * 1000, 1
+            )
         m.update(_http_buffered(chdb_home, seconds, pool, say))
         settings = Settings(data_dir=chdb_home, secret_key="bench")
         n = 100_000 if quick else 1_000_000
@@ -904,7 +930,9 @@ def summary(m: dict[str, float]) -> str:
         f"HTTP ingest {m['ingest_http_events_per_s']:,}/s in batches of {BATCH} "
         f"({m['ingest_batch_vs_single']}x one per request; PostgreSQL "
         f"{m['pg_ingest_http_events_per_s']:,}/s; buffered in NATS "
-        f"{m['ingest_http_nats_events_per_s']:,}/s), inbox drain through OneID "
+        f"{m['ingest_http_nats_events_per_s']:,}/s; a collector tier of 2 workers "
+        f"{m['ingest_http_tier_events_per_s']:,}/s, on PostgreSQL "
+        f"{m['pg_ingest_http_tier_events_per_s']:,}/s), inbox drain through OneID "
         f"{m['inbox_drain_events_per_s']:,}/s; bulk load {m['ingest_bulk_events_per_s']:,}/s from "
         f"Python, {m['ingest_native_events_per_s']:,}/s made in chDB; OneID rebuild of "
         f"{m['oneid_identifiers']:,} identifiers / {m['oneid_edges']:,} links in "

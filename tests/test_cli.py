@@ -8,9 +8,13 @@ import sys
 import uuid
 from pathlib import Path
 
+import httpx
 from fastapi.testclient import TestClient
 
-from tests.conftest import SECRET, token_for
+from tests.api.test_events import drain, event, stored
+from tests.conftest import SECRET, Tenant, token_for
+from zhongtai.benchrun import server
+from zhongtai.platform.db import Database
 
 
 def _cli(args: list[str], database_url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -90,3 +94,21 @@ def test_a_purchase_log_is_imported_from_the_command_line(
 def test_several_workers_need_a_clickhouse_server(tmp_path: Path, database_url: str) -> None:
     result = _cli(["serve", "--workers", "2"], database_url, tmp_path)
     assert result.returncode == 2 and "ZT_CLICKHOUSE_URL" in result.stdout
+
+
+def test_a_collector_tier_runs_several_workers_and_serves_events_only(
+    tmp_path: Path, database_url: str, db: Database, tenant: Tenant
+) -> None:
+    env = {"ZT_DATABASE_URL": database_url, "ZT_DATA_DIR": str(tmp_path), "ZT_SECRET_KEY": SECRET}
+    with server(env, ["--collector-only", "--workers", "2"]) as base:
+        sent = [event(anonymous_id=f"c-tier-{i}") for i in range(40)]
+        for start in range(0, 40, 5):  # several requests: both workers take some
+            got = httpx.post(
+                f"{base}/v1/events", headers=tenant.admin, json={"events": sent[start : start + 5]}
+            )
+            assert got.status_code == 200 and got.json()["accepted"] == 5, got.text
+        assert httpx.get(f"{base}/v1/skus", headers=tenant.admin).status_code == 404
+        assert httpx.get(f"{base}/healthz").status_code == 200
+    drain(db)  # the full server's ingester takes what the tier accepted
+    stored_actors = {r["actor"] for r in stored(db.settings, tenant.id)}
+    assert {f"cookie:c-tier-{i}" for i in range(40)} <= stored_actors

@@ -57,6 +57,9 @@ ROUTERS = [
 ]
 
 
+# The collector tier's routes: whoever sends events signs in there too.
+COLLECTOR_ROUTERS = [org_api.router, collector_api.router, platform_api.ops]
+
 RELAY_JOBS = [
     catalog_service.announce_due_listings,
     inventory_service.expire_due,
@@ -85,7 +88,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        relay = Relay(database, settings, RELAY_JOBS) if settings.run_relay else None
+        relaying = settings.run_relay and not settings.collector_only
+        relay = Relay(database, settings, RELAY_JOBS) if relaying else None
         task = asyncio.create_task(relay.run_forever(stop)) if relay else None
         yield
         for close in app.state.closers:  # e.g. the hot path's batch workers
@@ -111,6 +115,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.closers = []
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
-    for router in ROUTERS:
+    for router in COLLECTOR_ROUTERS if settings.collector_only else ROUTERS:
         app.include_router(router)
     return app

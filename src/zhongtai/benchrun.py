@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -95,12 +95,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(env: dict[str, str]) -> Iterator[str]:
-    """A real server (uvicorn, one worker) in a child process; yields its base URL."""
+def server(env: dict[str, str], args: Sequence[str] = ()) -> Iterator[str]:
+    """A real server (uvicorn, one worker unless `args` say more) in a child process;
+    yields its base URL."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "zhongtai", "serve", "--port", str(port)],
+        [sys.executable, "-m", "zhongtai", "serve", "--port", str(port), *args],
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -119,10 +120,14 @@ def server(env: dict[str, str]) -> Iterator[str]:
 
 @contextmanager
 def served(
-    db: Database, data_dir: str, login: tuple[str, str, str], env: dict[str, str] | None = None
+    db: Database,
+    data_dir: str,
+    login: tuple[str, str, str],
+    env: dict[str, str] | None = None,
+    args: Sequence[str] = (),
 ) -> Iterator[tuple[str, str]]:
-    """A real server over `db` (relay off; `env` added) and a token for `login` (tenant,
-    user, password): yields (base URL, token)."""
+    """A real server over `db` (relay off; `env` and the command's `args` added) and a
+    token for `login` (tenant, user, password): yields (base URL, token)."""
     with server(
         {
             "ZT_DATABASE_URL": db.url,
@@ -130,7 +135,8 @@ def served(
             "ZT_RUN_RELAY": "0",
             "ZT_SECRET_KEY": "bench-http",
             **(env or {}),
-        }
+        },
+        args,
     ) as base:
         tenant, username, password = login
         form = {"tenant": tenant, "username": username, "password": password}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -112,13 +113,26 @@ def catalog_export(file: Path, tenant: str = typer.Option(..., help="tenant name
 
 
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    collector_only: bool = typer.Option(
+        False, help="only sign-in and /v1/events (a collector tier beside the full server)"
+    ),
+) -> None:
     """Run the HTTP server (and the event relay)."""
     from zhongtai.platform.observability import configure_logging
 
-    if workers > 1 and not load_settings().clickhouse_url:
+    if collector_only:
+        os.environ["ZT_COLLECTOR_ONLY"] = "1"  # read by each worker's app factory
+    settings = load_settings()
+    if workers > 1 and not settings.clickhouse_url and not settings.collector_only:
         # Embedded chDB lets one process own its folder: several workers need a server.
-        console.print("[red]error:[/] several workers need ZT_CLICKHOUSE_URL (a ClickHouse server)")
+        console.print(
+            "[red]error:[/] several workers need ZT_CLICKHOUSE_URL (a ClickHouse server),"
+            " or --collector-only"
+        )
         raise typer.Exit(2)
     configure_logging()
     uvicorn.run(

@@ -29,6 +29,9 @@ class Settings:
     relay_interval_seconds: float = 0.5
     relay_lease_seconds: float = 30.0
     run_relay: bool = True
+    # A collector tier (采集层): only sign-in, `/v1/events` and the probes; no relay and
+    # no warehouse, so several worker processes may share embedded chDB's host.
+    collector_only: bool = False
     plugins: tuple[str, ...] = ()
 
     @property
@@ -70,5 +73,6 @@ def load_settings() -> Settings:
         relay_lease_seconds=float(env.get("ZT_RELAY_LEASE_SECONDS", "30")),
         webhook_backoff_seconds=float(env.get("ZT_WEBHOOK_BACKOFF_SECONDS", "2")),
         run_relay=env.get("ZT_RUN_RELAY", "1") != "0",
+        collector_only=env.get("ZT_COLLECTOR_ONLY", "0") == "1",
         plugins=tuple(p for p in env.get("ZT_PLUGINS", "").split(",") if p),
     )
