@@ -46,17 +46,27 @@ def _insert_sql(database: str, table: str, token: str | None) -> str:
     return f"INSERT INTO {database}.{table}{settings} FORMAT JSONEachRow"
 
 
+# ClickHouse reads a parameter's text with backslash escapes: a raw tab or line break
+# ends the value early, and a lone backslash starts an escape.
+_ESCAPES = str.maketrans(
+    {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0", "\b": "\\b", "\f": "\\f"}
+)
+
+
 def _quoted(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ",".join(_quoted(v) for v in value) + "]"
     if isinstance(value, str):
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return "'" + value.translate(_ESCAPES).replace("'", "\\'") + "'"
     return str(value)
 
 
 def encode(params: Params | None) -> dict[str, str]:
-    """Query parameters as ClickHouse reads them: plain text, arrays as quoted literals."""
-    return {k: v if isinstance(v, str) else _quoted(v) for k, v in (params or {}).items()}
+    """Query parameters as ClickHouse reads them: escaped text, arrays as quoted literals."""
+    return {
+        k: v.translate(_ESCAPES) if isinstance(v, str) else _quoted(v)
+        for k, v in (params or {}).items()
+    }
 
 
 def _json_lines(rows: Iterable[Mapping[str, Any]]) -> str:
@@ -64,7 +74,9 @@ def _json_lines(rows: Iterable[Mapping[str, Any]]) -> str:
 
 
 def _parse_lines(text: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in text.splitlines() if line]
+    # Lines end in "\n" only: splitlines() would also cut at U+2028 and the like, which a
+    # JSON string holds unescaped.
+    return [json.loads(line) for line in text.split("\n") if line]
 
 
 def _table(stream: bytes) -> pa.Table:
