@@ -237,10 +237,11 @@ def writer(permission: str) -> Callable[..., Awaitable[Ctx]]:
         principal = await _principal(request, token)
         principal.require(permission)
         ctx = _ctx(request, principal)
-        ctx.idempotency_key = idempotency_key
-        ctx.fingerprint = idempotency.request_fingerprint(
-            request.method, request.url.path, request.url.query, await _body_bytes(request)
-        )
+        if idempotency_key:  # only a keyed request is ever compared with another
+            ctx.idempotency_key = idempotency_key
+            ctx.fingerprint = idempotency.request_fingerprint(
+                request.method, request.url.path, request.url.query, await _body_bytes(request)
+            )
         return ctx
 
     return dependency
