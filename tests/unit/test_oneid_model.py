@@ -385,6 +385,36 @@ def test_resolve_is_plain_connectivity_with_blocked_nodes_alone(
     assert result.person == expected
 
 
+@settings(max_examples=300, deadline=None)
+@given(graph=random_graphs(members=True), data=st.data())
+def test_the_small_path_agrees_with_the_arrays_wherever_it_answers(
+    graph: tuple[list[int], list[IdKind], list[tuple[int, int]]], data: st.DataObject
+) -> None:
+    ids, kinds, edges = graph
+    local = st.integers(0, max(len(ids) - 1, 0))
+    blocked = {ids[n] for n in data.draw(st.sets(local))} if ids else set()
+    member_nodes = [n for n, kind in enumerate(kinds) if kind is M]
+    # Member merges as `resolve` gets them: a merged member points to a later member,
+    # so the merges form chains, never a cycle.
+    merges = {}
+    if len(member_nodes) >= 2:
+        picks = st.sampled_from(member_nodes)
+        merges = {a: b for a, b in data.draw(st.dictionaries(picks, picks)).items() if a < b}
+    aliases = [(ids[a], ids[b]) for a, b in merges.items()]
+    members = [ids[n] for n in member_nodes if n not in merges]
+    global_edges = [(ids[a], ids[b]) for a, b in edges]
+    small = model._resolve_small(ids, members, global_edges, blocked, aliases)
+    component, person = model.resolve_arrays(ids, members, global_edges, sorted(blocked), aliases)
+    if small is None:  # only where a component holds two members or more
+        groups: dict[int, set[int]] = {}
+        for node, c in zip(ids, component.tolist(), strict=True):
+            groups.setdefault(c, set()).add(node)
+        assert any(len(g & set(members)) >= 2 for g in groups.values())
+    else:
+        assert small.component == dict(zip(ids, component.tolist(), strict=True))
+        assert small.person == dict(zip(ids, person.tolist(), strict=True))
+
+
 def nearest_member_parts(
     size: int, kinds: Sequence[IdKind], edges: Sequence[tuple[int, int]], ids: Sequence[int]
 ) -> list[int]:

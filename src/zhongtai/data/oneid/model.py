@@ -185,7 +185,7 @@ class Resolution:
 def resolve(
     nodes: Sequence[int],
     kinds: Mapping[int, IdKind] | Sequence[IdKind],
-    edges: npt.ArrayLike,
+    edges: Sequence[tuple[int, int]],
     blocked: set[int],
     merged: Mapping[int, int] | None = None,
 ) -> Resolution:
@@ -196,12 +196,51 @@ def resolve(
     merged = merged or {}
     members = [node for node in nodes if kinds[node] is IdKind.member and node not in merged]
     aliases = list(merged.items())
+    if len(nodes) <= SMALL and (plain := _resolve_small(nodes, members, edges, blocked, aliases)):
+        return plain
     component, person = resolve_arrays(nodes, members, edges, sorted(blocked), aliases)
     order = list(nodes)
     return Resolution(
         dict(zip(order, component.tolist(), strict=True)),
         dict(zip(order, person.tolist(), strict=True)),
     )
+
+
+SMALL = 64  # nodes up to which plain Python beats building a sparse matrix
+
+
+def _resolve_small(
+    nodes: Sequence[int],
+    members: Sequence[int],
+    edges: Sequence[tuple[int, int]],
+    blocked: set[int],
+    aliases: Sequence[tuple[int, int]],
+) -> Resolution | None:
+    """`resolve` for the few nodes an event usually touches, by union-find: the oldest
+    node of each group is its component and its person. None where a group holds two
+    members or more: the nearest-member split is `resolve_arrays`'s alone."""
+    parent = {node: node for node in nodes}
+
+    def root(node: int) -> int:
+        while parent[node] != node:
+            parent[node] = node = parent[parent[node]]
+        return node
+
+    def join(a: int, b: int) -> None:
+        if a in parent and b in parent:
+            ra, rb = root(a), root(b)
+            parent[max(ra, rb)] = min(ra, rb)  # roots stay the oldest of their group
+
+    for a, b in edges:
+        if a not in blocked and b not in blocked:
+            join(a, b)
+    for a, b in aliases:
+        join(a, b)
+    roots = {node: root(node) for node in nodes}
+    groups_with_member = [roots[m] for m in members]
+    if len(groups_with_member) != len(set(groups_with_member)):
+        return None
+    return Resolution(roots, dict(roots))
 
 
 def resolve_arrays(
