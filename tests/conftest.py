@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from zhongtai import demo
 from zhongtai.api import create_app
 from zhongtai.platform.config import Settings
-from zhongtai.platform.db import Database
+from zhongtai.platform.db import Database, scratch_schema
 from zhongtai.platform.migrate import upgrade
 
 BACKENDS = [b for b in os.environ.get("ZT_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
@@ -37,17 +36,8 @@ def database_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'zt.db'}"
         return
-    schema = f"zt_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(PG_URL, "zt_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

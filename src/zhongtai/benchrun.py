@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,11 +23,10 @@ from types import ModuleType
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 from rich.console import Console
 
 from zhongtai.platform.config import Settings
-from zhongtai.platform.db import Database
+from zhongtai.platform.db import Database, scratch_schema
 from zhongtai.platform.migrate import upgrade
 
 
@@ -71,21 +69,13 @@ def fresh_database(kind: str) -> Iterator[Database]:
             yield db
             db.dispose()
             return
-        schema = f"zt_bench_{uuid.uuid4().hex[:10]}"
-        admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        sep = "&" if "?" in PG_URL else "?"
-        url = f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-        db = Database(Settings(data_dir=Path(tmp), database_url=url, secret_key="bench"))
-        try:
-            upgrade(db.engine)
-            yield db
-        finally:
-            db.dispose()
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+        with scratch_schema(PG_URL, "zt_bench") as url:
+            db = Database(Settings(data_dir=Path(tmp), database_url=url, secret_key="bench"))
+            try:
+                upgrade(db.engine)
+                yield db
+            finally:
+                db.dispose()
 
 
 def free_port() -> int:

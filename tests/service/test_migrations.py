@@ -4,7 +4,6 @@ the data they reshape."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from tests.conftest import PG_URL
-from zhongtai.platform.db import Database
+from zhongtai.platform.db import Database, scratch_schema
 from zhongtai.platform.migrate import alembic_config, is_current, upgrade
 from zhongtai.tables import metadata
 
@@ -40,18 +39,12 @@ def blank(db: Database, tmp_path: Path) -> Iterator[sa.Engine]:
         yield engine
         engine.dispose()
         return
-    schema = f"zt_mig_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    engine = sa.create_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(PG_URL, "zt_mig") as url:
+        engine = sa.create_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def _inbox(engine: sa.Engine, columns: str) -> list[tuple[Any, ...]]:
