@@ -385,34 +385,60 @@ def test_resolve_is_plain_connectivity_with_blocked_nodes_alone(
     assert result.person == expected
 
 
-@settings(max_examples=300, deadline=None)
-@given(graph=random_graphs(members=True), data=st.data())
+@st.composite
+def merged_graphs(
+    draw: st.DrawFn,
+) -> tuple[list[int], list[int], list[tuple[int, int]], set[int], list[tuple[int, int]]]:
+    """(nodes, members, edges, blocked, aliases) as `resolve` hands them on: member ids
+    common (so groups often hold two), merges chained without cycles, and some edges,
+    aliases and blocked ids naming nodes that are not there."""
+    kinds = draw(st.lists(st.sampled_from([M, M, PH, CK, DV]), max_size=12))
+    ids = draw(st.lists(st.integers(0, 10**6), min_size=len(kinds) + 1, unique=True))
+    nodes, absent = ids[: len(kinds)], ids[len(kinds)]
+    anywhere = st.sampled_from([*nodes, absent])
+    edges = draw(st.lists(st.tuples(anywhere, anywhere), max_size=20))
+    blocked = draw(st.sets(anywhere, max_size=3))
+    member_at = [n for n, kind in enumerate(kinds) if kind is M]
+    merges: dict[int, int] = {}
+    if len(member_at) >= 2:  # a merged member points to one drawn after it: no cycles
+        picks = st.sampled_from(member_at)
+        merges = {a: b for a, b in draw(st.dictionaries(picks, picks, max_size=3)).items() if a < b}
+    aliases = [(nodes[a], nodes[b]) for a, b in merges.items()]
+    aliases += draw(
+        st.lists(st.tuples(st.just(absent), st.sampled_from(nodes)), max_size=1)
+        if nodes
+        else st.just([])
+    )
+    members = [nodes[n] for n in member_at if n not in merges]
+    return nodes, members, edges, blocked, aliases
+
+
+@settings(max_examples=400, deadline=None)
+@given(graph=merged_graphs())
 def test_the_small_path_agrees_with_the_arrays_wherever_it_answers(
-    graph: tuple[list[int], list[IdKind], list[tuple[int, int]]], data: st.DataObject
+    graph: tuple[list[int], list[int], list[tuple[int, int]], set[int], list[tuple[int, int]]],
 ) -> None:
-    ids, kinds, edges = graph
-    local = st.integers(0, max(len(ids) - 1, 0))
-    blocked = {ids[n] for n in data.draw(st.sets(local))} if ids else set()
-    member_nodes = [n for n, kind in enumerate(kinds) if kind is M]
-    # Member merges as `resolve` gets them: a merged member points to a later member,
-    # so the merges form chains, never a cycle.
-    merges = {}
-    if len(member_nodes) >= 2:
-        picks = st.sampled_from(member_nodes)
-        merges = {a: b for a, b in data.draw(st.dictionaries(picks, picks)).items() if a < b}
-    aliases = [(ids[a], ids[b]) for a, b in merges.items()]
-    members = [ids[n] for n in member_nodes if n not in merges]
-    global_edges = [(ids[a], ids[b]) for a, b in edges]
-    small = model._resolve_small(ids, members, global_edges, blocked, aliases)
-    component, person = model.resolve_arrays(ids, members, global_edges, sorted(blocked), aliases)
-    if small is None:  # only where a component holds two members or more
+    nodes, members, edges, blocked, aliases = graph
+    small = model._resolve_small(nodes, members, edges, blocked, aliases)
+    component, person = model.resolve_arrays(nodes, members, edges, sorted(blocked), aliases)
+    crowded = len(set(person.tolist())) > len(set(component.tolist()))
+    if small is None:  # left to the arrays: a group holds two members or more
         groups: dict[int, set[int]] = {}
-        for node, c in zip(ids, component.tolist(), strict=True):
+        for node, c in zip(nodes, component.tolist(), strict=True):
             groups.setdefault(c, set()).add(node)
         assert any(len(g & set(members)) >= 2 for g in groups.values())
     else:
-        assert small.component == dict(zip(ids, component.tolist(), strict=True))
-        assert small.person == dict(zip(ids, person.tolist(), strict=True))
+        assert not crowded
+        assert small.component == dict(zip(nodes, component.tolist(), strict=True))
+        assert small.person == dict(zip(nodes, person.tolist(), strict=True))
+
+
+def test_the_small_path_leaves_two_members_in_one_group_to_the_arrays() -> None:
+    edges = [(1, 2), (2, 3)]  # member 1 - phone 2 - member 3
+    assert model._resolve_small([1, 2, 3], [1, 3], edges, set(), []) is None
+    merged = model._resolve_small([1, 2, 3], [3], edges, {2}, [(1, 3)])  # 1 merged into 3
+    assert merged is not None
+    assert merged.person == {1: 1, 2: 2, 3: 1}  # the blocked phone alone, the alias joined
 
 
 def nearest_member_parts(

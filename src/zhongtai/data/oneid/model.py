@@ -196,8 +196,9 @@ def resolve(
     merged = merged or {}
     members = [node for node in nodes if kinds[node] is IdKind.member and node not in merged]
     aliases = list(merged.items())
-    if len(nodes) <= SMALL and (plain := _resolve_small(nodes, members, edges, blocked, aliases)):
-        return plain
+    small = _resolve_small(nodes, members, edges, blocked, aliases) if len(nodes) <= SMALL else None
+    if small is not None:
+        return small
     component, person = resolve_arrays(nodes, members, edges, sorted(blocked), aliases)
     order = list(nodes)
     return Resolution(
